@@ -1,0 +1,1 @@
+"""Runtime subcommands of ``anyecg-edge`` (see :mod:`anyecg_edge.cli`)."""

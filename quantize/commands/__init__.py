@@ -1,0 +1,1 @@
+"""Shrink-pipeline subcommands of ``anyecg-edge`` (see :mod:`anyecg_edge.cli`)."""
