@@ -22,14 +22,14 @@ _TIME_COLUMNS = {"time", "t", "timestamp", "seconds", "time_s"}
 
 
 def normalise_lead_name(name: str) -> str:
-    """Canonical spelling used for matching: 'lead i', ' I ', 'i' -> 'I'; 'avl' -> 'aVL'."""
+    """Canonical spelling used for matching: 'lead i', ' I ', 'i' -> 'I'; 'avl' -> 'aVL'; 'mlii' -> 'MLII'."""
     key = str(name).strip()
     if key.lower().startswith("lead"):
         key = key[4:].strip(" _-")
     for lead in STANDARD_LEADS:
         if key.lower() == lead.lower():
             return lead
-    return key
+    return key.upper()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ Two padding details decide whether outputs match the original:
 References:
     Li J. et al. An electrocardiogram foundation model built on over 10 million
     recordings with external evaluation across multiple domains. NEJM AI 2(7), 2025.
-    See ``docs/ecgfounder.md`` in this repository for the facts this file is built on.
+    See ``docs/teacher.md`` in this repository for the facts this file is built on.
 """
 
 from __future__ import annotations
