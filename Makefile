@@ -32,3 +32,9 @@ test: $(STAMP) system-deps
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# bleak's real BlueZ backend against the virtual wearable, inside a virtme-ng QEMU guest
+# (installs qemu-system-x86, linux-image-amd64, bluez, dbus and virtme-ng; needs root; ~3 min).
+.PHONY: bluez-test
+bluez-test: $(STAMP)
+	ANYECG_BLUEZ_VM=1 $(BIN)/python -m pytest -q tests/bluez

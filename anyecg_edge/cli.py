@@ -19,6 +19,8 @@ import importlib
 import sys
 from importlib.metadata import entry_points
 
+from firmware_bridge.errors import BridgeError
+
 from . import __version__
 from .errors import AnyECGError
 
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except AnyECGError as exc:
+    except (AnyECGError, BridgeError) as exc:
         print(f"anyecg-edge {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except ModuleNotFoundError as exc:
