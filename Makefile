@@ -38,3 +38,8 @@ clean:
 .PHONY: bluez-test
 bluez-test: $(STAMP)
 	ANYECG_BLUEZ_VM=1 $(BIN)/python -m pytest -q tests/bluez
+
+# The demo teacher (synthetic electrolyte cohort -> Net1D), into artifacts/teacher; see docs/demo-model.md.
+.PHONY: teacher
+teacher: $(STAMP)
+	$(BIN)/anyecg-edge teacher

@@ -240,6 +240,6 @@ def save_checkpoint(path: str | Path, model: Net1D, label_spec: LabelSpec | None
     }
     if label_spec is not None:
         container["label_spec"] = label_spec.to_dict()
-    with atomic_path(path) as tmp:
-        torch.save(container, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(container, handle)  # a file handle keeps the archive name fixed: same weights, same bytes
     return file_sha256(path)
