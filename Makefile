@@ -33,11 +33,12 @@ test: $(STAMP) system-deps
 clean:
 	rm -rf $(VENV) build *.egg-info
 
-# bleak's real BlueZ backend against the virtual wearable, inside a virtme-ng QEMU guest
-# (installs qemu-system-x86, linux-image-amd64, bluez, dbus and virtme-ng; needs root; ~3 min).
+# bleak's real BlueZ backend against the virtual wearable, inside a virtme-ng QEMU guest under TCG
+# (installs qemu-system-x86, linux-image-amd64, bluez, dbus, kmod, busybox-static and virtme-ng
+# when missing; needs root; 3-10 min depending on host load). -s shows the guest's progress.
 .PHONY: bluez-test
 bluez-test: $(STAMP)
-	ANYECG_BLUEZ_VM=1 $(BIN)/python -m pytest -q tests/bluez
+	ANYECG_BLUEZ_VM=1 $(BIN)/python -m pytest -q -s tests/bluez
 
 # The demo teacher (synthetic electrolyte cohort -> Net1D), into artifacts/teacher; see docs/demo-model.md.
 .PHONY: teacher
