@@ -29,3 +29,15 @@ class ModelFileError(AnyECGError, ValueError):
 
 class AnyECGWarning(UserWarning):
     """A recoverable problem (for example non-finite samples replaced by zeros); it is also counted."""
+
+
+class SinkError(AnyECGError, RuntimeError):
+    """A sink that cannot be opened or written (an unreachable MQTT broker, a bad sink spec)."""
+
+
+class SourceError(AnyECGError, RuntimeError):
+    """A source that cannot be opened (no such device, no supported profile, bleak missing)."""
+
+    def __init__(self, message: str, device: str | None = None):
+        super().__init__(f"{device}: {message}" if device else message)
+        self.device = device
