@@ -1,0 +1,193 @@
+"""Corpus, augmentations, the distillation loss, and distillation itself (one and two processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from anyecg_edge.labels import LabelSpec
+from anyecg_edge.preprocess import WINDOW_SAMPLES
+from quantize.augment import AugmentConfig, augment_segment, center_window
+from quantize.corpus import CorpusError, discover, load_segments, preprocess_windows, record_targets, shard
+from quantize.distill import DistillConfig, DistillError, distill, distill_loss, load_student
+
+from shrink_helpers import DATA, SPEC, distill_settings, tiny_cohort, tiny_student, tiny_teacher, workdir
+
+
+# --------------------------------------------------------------------------------------------
+# augmentations
+
+
+def test_augment_is_seeded_and_keeps_the_window_length():
+    segment = np.sin(np.linspace(0, 60, WINDOW_SAMPLES + 2 * AugmentConfig().margin_samples))
+    a = augment_segment(segment, np.random.default_rng(3))
+    b = augment_segment(segment, np.random.default_rng(3))
+    c = augment_segment(segment, np.random.default_rng(4))
+    assert a.shape == (WINDOW_SAMPLES,)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert np.all(np.isfinite(a))
+
+
+def test_augment_off_is_the_centre_window():
+    quiet = AugmentConfig(rate_jitter=0, max_shift_s=0, scale_range=(1, 1), wander_p=0, noise_p=0, mains_p=0)
+    segment = np.random.default_rng(0).normal(size=WINDOW_SAMPLES + 2 * quiet.margin_samples)
+    out = augment_segment(segment, np.random.default_rng(0), quiet)
+    np.testing.assert_allclose(out, center_window(segment), atol=1e-9)
+
+
+def test_augment_short_segment_never_reads_past_the_end():
+    out = augment_segment(np.ones(WINDOW_SAMPLES), np.random.default_rng(0), AugmentConfig(noise_p=0, wander_p=0, mains_p=0))
+    assert out.shape == (WINDOW_SAMPLES,)
+    with pytest.raises(ValueError):
+        augment_segment(np.ones(100), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("change", [{"rate_jitter": 0.5}, {"scale_range": (2, 1)}, {"noise_p": 2}, {"wander_mv": -1}])
+def test_augment_config_refuses_bad_values(change):
+    with pytest.raises(ValueError):
+        AugmentConfig(**change)
+
+
+# --------------------------------------------------------------------------------------------
+# corpus
+
+
+def test_discover_wfdb_folder_and_segments():
+    entries = discover([DATA])
+    assert {e.subject for e in entries} >= {"E07500", "A00001", "100"}
+    segments = load_segments(entries, margin=100, hop_s=5.0, max_per_record=2)
+    assert segments.raw.shape[1] == WINDOW_SAMPLES + 200
+    assert set(segments.record_index.tolist()) == set(range(len(entries)))
+    assert np.bincount(segments.record_index).max() <= 2
+    windows = preprocess_windows(segments.raw[:3])
+    assert windows.shape == (3, 1, WINDOW_SAMPLES) and windows.dtype == np.float32
+
+
+def test_cohort_splits_and_targets():
+    spec = LabelSpec.load(SPEC)
+    everything = discover([tiny_cohort()])
+    test = discover([tiny_cohort()], split="test")
+    assert 0 < len(test) < len(everything)
+    assert {e.split for e in test} == {"test"}
+    targets = record_targets(spec, everything)
+    k = np.array([e.labs["potassium"] for e in everything])
+    np.testing.assert_allclose(targets[:, spec.index("potassium")], k)
+    np.testing.assert_array_equal(targets[:, spec.index("hyperkalemia")], (k > 5.5).astype(float))
+    assert np.all(np.isnan(record_targets(spec, discover([DATA]))))
+
+
+def test_npz_shard_source(tmp_path):
+    signal = np.random.default_rng(0).normal(size=(3, 3000))
+    np.savez(tmp_path / "part.npz", signal=signal, fs=250.0)
+    segments = load_segments(discover([tmp_path / "part.npz"]))
+    assert len(segments) == 3 and segments.raw.shape[1] == WINDOW_SAMPLES
+
+
+def test_shards_are_disjoint_and_cover():
+    items = list(range(11))
+    parts = [shard(items, r, 3) for r in range(3)]
+    assert sorted(sum(parts, [])) == items
+    with pytest.raises(ValueError):
+        shard(items, 3, 3)
+
+
+def test_missing_source_is_a_clear_error(tmp_path):
+    with pytest.raises(CorpusError, match="not found"):
+        discover([tmp_path / "nope"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="no records"):
+        discover([tmp_path / "empty"])
+
+
+# --------------------------------------------------------------------------------------------
+# loss
+
+
+def test_loss_is_zero_when_the_student_matches():
+    config = DistillConfig(hint_weight=1.0)
+    z = torch.randn(6, 3)
+    mean, std = torch.tensor([0.5, -1.0, 4.0]), torch.tensor([2.0, 1.5, 0.3])
+    binary = torch.tensor([True, True, False])
+    feats = torch.randn(6, 8)
+    loss, parts = distill_loss(z, z, mean, std, binary, config, hint=feats, feat_teacher=feats)
+    assert abs(float(loss)) < 1e-6
+    assert set(parts) == {"regression", "soft_bce", "logit", "hint"}
+    worse, _ = distill_loss(z + 0.5, z, mean, std, binary, config, hint=feats, feat_teacher=feats)
+    assert float(worse) > 0.1
+
+
+def test_label_term_ignores_missing_labels():
+    config = DistillConfig(label_weight=1.0)
+    z = torch.zeros(2, 2)
+    labels = torch.tensor([[float("nan"), 1.0], [float("nan"), float("nan")]])
+    _, parts = distill_loss(z, z, torch.zeros(2), torch.ones(2), torch.tensor([False, True]), config, labels=labels)
+    assert parts["labels"] == pytest.approx(float(torch.nn.functional.softplus(torch.tensor(0.0))), rel=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# distillation
+
+
+def test_distill_writes_a_loadable_student_and_resumes():
+    bundle = load_student(tiny_student())
+    assert bundle.config.n_outputs == 5
+    assert bundle.label_spec.names == LabelSpec.load(SPEC).names
+    assert bundle.info["corpus"]["training_windows"] > 0
+    assert len(bundle.info["history"]) == 2
+    assert np.all(bundle.target_std > 0)
+    assert bundle.teacher["sha256"] and bundle.teacher["path_name"] == "tiny_teacher.pth"
+    # Resume: a three-epoch run from the two-epoch checkpoint trains one more epoch on the cached targets.
+    result = distill(tiny_teacher(), [DATA, tiny_cohort()], workdir() / "distill",
+                     DistillConfig.from_dict(distill_settings(epochs=3)), resume=True, threads=1, log=lambda _m: None)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    windows = np.zeros((2, 1, WINDOW_SAMPLES), np.float32)
+    values = load_student(result.path).values(windows)
+    assert values.shape == (2, 5) and np.all(np.isfinite(values))
+
+
+def test_teacher_that_does_not_match_the_label_spec(tmp_path):
+    spec = LabelSpec.from_dict({"name": "one", "outputs": [{"name": "k", "kind": "regression", "unit": "mmol/L",
+                                                             "definition": "potassium"}]})
+    with pytest.raises(DistillError, match="^teacher:"):
+        distill(tiny_teacher(), [DATA], tmp_path / "out", DistillConfig(), label_spec=spec, log=lambda _m: None)
+    assert not (tmp_path / "out" / "student.pt").exists()
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="unknown"):
+        DistillConfig.from_dict({"epoch": 3})
+    with pytest.raises(ValueError):
+        DistillConfig(augment={"rate_jitter": 0.9})
+
+
+@pytest.mark.slow
+def test_two_process_torchrun(tmp_path):
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"distill": distill_settings(epochs=1, max_per_record=2, augment_copies=0)}))
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "anyecg_edge.cli", "distill", "--teacher", str(tiny_teacher()), "--data", str(DATA),
+        "--out", str(out), "--recipe", str(recipe), "--threads", "1",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((out / "distill.json").read_text())
+    assert report["throughput"]["processes"] == 2
+    shards = sorted((out / "cache").glob("*/shard-*-of-002.npz"))
+    assert len(shards) == 2
+    assert load_student(out / "student.pt").config.n_outputs == 5
+
+
+def test_a_source_can_be_weighted():
+    once = discover([DATA / "cinc2021"])
+    thrice = discover([f"{DATA / 'cinc2021'}*3"])
+    assert len(thrice) == 3 * len(once) and {e.path for e in thrice} == {e.path for e in once}
