@@ -129,3 +129,15 @@ def test_record_windows_and_aggregation_follow_pocket_k(records_by_rate):
     np.testing.assert_allclose(aggregate(scores, "median"), [0.4, 5.0])
     with pytest.raises(ValueError):
         aggregate(scores, "max")
+
+
+@pytest.mark.parametrize("mains", [50.0, 60.0])
+def test_zero_phase_filters_equal_scipy_filtfilt(mains):
+    from anyecg_edge.preprocess import filter_coefficients
+
+    notch, band, kernel = filter_coefficients(500, mains)
+    x = np.random.default_rng(3).normal(size=(3, 1500))
+    for f in (notch, band):
+        np.testing.assert_array_equal(f(x), sps.filtfilt(f.b, f.a, x, axis=-1))
+        np.testing.assert_array_equal(f(x[0]), sps.filtfilt(f.b, f.a, x[0]))
+    assert kernel == 201
