@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench env system-deps clean
+.PHONY: demo test env system-deps teacher model bench bench-teacher bluez-test clean
 
 env: $(STAMP)
 
@@ -30,18 +30,7 @@ demo: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
-clean:
-	rm -rf $(VENV) build *.egg-info
-
-# bleak's real BlueZ backend against the virtual wearable, inside a virtme-ng QEMU guest under TCG
-# (installs qemu-system-x86, linux-image-amd64, bluez, dbus, kmod, busybox-static and virtme-ng
-# when missing; needs root; 3-10 min depending on host load). -s shows the guest's progress.
-.PHONY: bluez-test
-bluez-test: $(STAMP)
-	ANYECG_BLUEZ_VM=1 $(BIN)/python -m pytest -q -s tests/bluez
-
 # The demo teacher (synthetic electrolyte cohort -> Net1D), into artifacts/teacher; see docs/demo-model.md.
-.PHONY: teacher
 teacher: $(STAMP)
 	$(BIN)/anyecg-edge teacher
 
@@ -54,7 +43,6 @@ DISTILL_PROCS ?= 2
 MODEL_RECIPE  := quantize/recipes/demo_model.json
 DEMO_MODEL    := anyecg_edge/data/models/demo-electrolytes-int8.tflite
 
-.PHONY: model
 model: $(STAMP)
 	$(BIN)/anyecg-edge teacher --out artifacts/teacher
 	OMP_NUM_THREADS=1 $(BIN)/torchrun --standalone --nproc-per-node $(DISTILL_PROCS) -m anyecg_edge.cli distill \
@@ -70,3 +58,23 @@ model: $(STAMP)
 	  --markdown docs/demo-model-fidelity.md --images docs/img/demo-model
 	mkdir -p $(dir $(DEMO_MODEL))
 	cp artifacts/model/demo-electrolytes-int8.tflite $(DEMO_MODEL)
+
+# The full-size ECGFounder teacher as ONNX fp32 and int8 TFLite through the export stages
+# (several minutes, once); cached in artifacts/bench/ and reused by `make bench`.
+bench-teacher: $(STAMP)
+	$(BIN)/python benchmarks/bench_artifacts.py teacher
+
+# The benchmark suite (benchmarks/README.md), 5-10 minutes: every runtime side by side, stream
+# latency, gateway scaling, size and memory, fidelity, distillation, the Raspberry Pi check.
+# Writes benchmarks/results/latest.json, latest.md and plots. Run `make bench-teacher` once before.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+# bleak's real BlueZ backend against the virtual wearable, inside a virtme-ng QEMU guest under TCG
+# (installs qemu-system-x86, linux-image-amd64, bluez, dbus, kmod, busybox-static and virtme-ng
+# when missing; needs root; 3-10 min depending on host load). -s shows the guest's progress.
+bluez-test: $(STAMP)
+	ANYECG_BLUEZ_VM=1 $(BIN)/python -m pytest -q -s tests/bluez
+
+clean:
+	rm -rf $(VENV) build *.egg-info
