@@ -14,7 +14,6 @@ TensorFlow or ONNX.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 __all__ = [
     "INTERPRETER_MODULES",
     "TFLiteWindowModel",
@@ -42,7 +42,6 @@ __all__ = [
     "package_version",
     "raw_window",
     "run_isolated",
-    "sha256_file",
     "summarize",
     "synthetic_ecg",
 ]
@@ -145,14 +144,6 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "packages": {name: package_version(name) for name in _VERSIONED},
     }
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def available_interpreters() -> dict[str, str | None]:

@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import atomic_write
+from .files import atomic_write
 from .errors import LabelSpecError
 
 __all__ = ["Band", "LabelSpec", "Output", "Source"]

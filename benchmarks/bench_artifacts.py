@@ -39,7 +39,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from anyecg_edge.benchmark import package_version, sha256_file  # noqa: E402
+from anyecg_edge.benchmark import package_version  # noqa: E402
+from anyecg_edge.files import sha256_file  # noqa: E402
 
 DEFAULT_OUT = ROOT / "artifacts" / "bench"
 #: The demo label spec's outputs: the teacher of the demo model has this head.

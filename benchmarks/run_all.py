@@ -51,9 +51,9 @@ from anyecg_edge.benchmark import (  # noqa: E402
     package_version,
     raw_window,
     run_isolated,
-    sha256_file,
     summarize,
 )
+from anyecg_edge.files import sha256_file  # noqa: E402
 
 THREADS = (1, 2)
 TEACHER_TORCH = "teacher · torch fp32"

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if skipped:
         print("\nskipped: " + ", ".join(f"{name} ({why})" for name, why in skipped))
     if args.json:
-        from anyecg_edge.atomic import atomic_write
+        from anyecg_edge.files import atomic_write
 
         atomic_write(args.json, json.dumps({"checkpoint": args.checkpoint, "sha256": teacher.sha256,
                                             "summary": summary, "records": per_record,

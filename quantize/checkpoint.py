@@ -10,7 +10,6 @@ label spec as plain JSON-like values, so they stay loadable by upstream code.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import warnings
 import zipfile
@@ -19,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from anyecg_edge.atomic import atomic_path
+from anyecg_edge.files import atomic_path
+from anyecg_edge.files import sha256_file as file_sha256
 from anyecg_edge.errors import AnyECGError, AnyECGWarning
 from anyecg_edge.labels import LabelSpec
 
@@ -84,14 +84,6 @@ class Teacher:
     path: str
     sha256: str
     report: KeyReport
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_container(path: str | Path, trust: bool = False) -> dict:

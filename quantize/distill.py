@@ -55,7 +55,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from anyecg_edge.atomic import atomic_path
+from anyecg_edge.files import atomic_path
 from anyecg_edge.errors import AnyECGError
 from anyecg_edge.labels import LabelSpec
 from anyecg_edge.preprocess import PREPROCESSING_VERSION, PreprocessConfig

@@ -432,7 +432,7 @@ def export(
     """
     import torch
 
-    from anyecg_edge.atomic import atomic_path
+    from anyecg_edge.files import atomic_path
     from anyecg_edge.model import EdgeModel
 
     from .checkpoint import CheckpointError

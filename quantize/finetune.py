@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from anyecg_edge.atomic import atomic_write
+from anyecg_edge.files import atomic_write
 from anyecg_edge.errors import AnyECGError, PreprocessingError, RecordError
 from anyecg_edge.labels import LabelSpec
 from anyecg_edge.preprocess import PREPROCESSING_VERSION, TARGET_FS, WINDOW_SAMPLES, PreprocessConfig

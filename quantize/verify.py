@@ -350,7 +350,7 @@ def verify(
     Raises:
         VerifyError: naming the stage (model, teacher, data) that failed.
     """
-    from anyecg_edge.atomic import atomic_write
+    from anyecg_edge.files import atomic_write
     from anyecg_edge.errors import ModelFileError
     from anyecg_edge.model import EdgeModel
     from anyecg_edge.preprocess import PreprocessConfig

@@ -106,7 +106,7 @@ def render_table(result: dict) -> str:
 def _model_facts(path: Path) -> dict:
     from firmware_bridge.tflite_file import TFLiteFormatError, read_anyecg_metadata, read_io_tensors
 
-    from ..benchmark import sha256_file
+    from ..files import sha256_file
 
     content = path.read_bytes()
     inputs, outputs = read_io_tensors(content)

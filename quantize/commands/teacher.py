@@ -100,7 +100,7 @@ def build_teacher(recipe: dict, out, threads: int | None = None, progress: bool 
     import numpy as np
     import torch
 
-    from anyecg_edge.atomic import atomic_write
+    from anyecg_edge.files import atomic_write
     from anyecg_edge.labels import LabelSpec
 
     from ..cohort import CohortConfig, cohort_hash, write_cohort
