@@ -32,21 +32,11 @@ STATS_KEYS = {"n", "median_ms", "p90_ms", "p99_ms", "min_ms", "mean_ms", "max_ms
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory) -> dict:
     """A seeded full-int8 TFLite model (1, 5000, 1) -> 2, bare and with AnyECG-Edge metadata."""
-    tf = pytest.importorskip("tensorflow")
+    pytest.importorskip("tensorflow")
     from quantize.tflite_metadata import embed_metadata
+    from tiny_models import conv1d_tflite
 
-    tf.keras.utils.set_random_seed(0)
-    inputs = tf.keras.Input((5000, 1), batch_size=1)
-    x = tf.keras.layers.Conv1D(4, 9, strides=4, activation="relu")(inputs)
-    x = tf.keras.layers.GlobalAveragePooling1D()(x)
-    model = tf.keras.Model(inputs, tf.keras.layers.Dense(2)(x))
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    rng = np.random.default_rng(0)
-    converter.representative_dataset = lambda: ([rng.standard_normal((1, 5000, 1)).astype(np.float32)] for _ in range(4))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    bare = converter.convert()
+    bare = conv1d_tflite([(4, 9, 4)], outputs=2, calibration_windows=4)
     document = {
         "format": "anyecg-edge-model", "format_version": 1, "label_spec": SPEC,
         "preprocessing": {"version": "ecgfounder-v1", "mains_hz": 50}, "sampling_rate_hz": 500,

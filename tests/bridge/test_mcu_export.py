@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -14,45 +13,15 @@ import pytest
 from firmware_bridge.commands import export_c as command
 from firmware_bridge.errors import BridgeError, ExportError
 from firmware_bridge.mcu_export import export_c, model_facts, preprocessing_sos
+from quantize.tflite_metadata import embed_metadata
+from tiny_models import conv1d_tflite
 
 WINDOW = 5000
 
 
 def _convert(int8: bool) -> bytes:
-    tf = pytest.importorskip("tensorflow")
-    tf.keras.utils.set_random_seed(0)
-    inputs = tf.keras.Input((WINDOW, 1), batch_size=1)
-    x = tf.keras.layers.Conv1D(8, 7, strides=4, activation="relu")(inputs)
-    x = tf.keras.layers.Conv1D(16, 5, strides=4, activation="relu")(x)
-    x = tf.keras.layers.GlobalAveragePooling1D()(x)
-    model = tf.keras.Model(inputs, tf.keras.layers.Dense(3)(x))
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if int8:
-        rng = np.random.default_rng(0)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([rng.standard_normal((1, WINDOW, 1)).astype(np.float32)] for _ in range(8))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    return converter.convert()
-
-
-def _with_metadata(data: bytes, document: dict) -> bytes:
-    """Embed ``document`` as the model's ``anyecg_edge`` metadata (flatbuffer rewrite)."""
-    import flatbuffers
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(data), 0))
-    buffer = schema.BufferT()
-    buffer.data = list(json.dumps(document).encode())
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = "anyecg_edge"
-    entry.buffer = len(model.buffers) - 1
-    model.metadata = (model.metadata or []) + [entry]
-    builder = flatbuffers.Builder(len(data) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    pytest.importorskip("tensorflow")
+    return conv1d_tflite([(8, 7, 4), (16, 5, 4)], outputs=3, int8=int8, calibration_windows=8)
 
 
 METADATA = {
@@ -80,7 +49,7 @@ def int8_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def labelled_model(int8_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "labelled.tflite"
-    path.write_bytes(_with_metadata(int8_model.read_bytes(), METADATA))
+    path.write_bytes(embed_metadata(int8_model.read_bytes(), METADATA))
     return path
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+import tiny_models
+from tiny_models import conv1d_tflite
 
 LABEL_SPEC = {
     "name": "test-electrolytes",
@@ -49,28 +50,7 @@ DOCUMENT = {
 
 
 def _build_tiny_tflite() -> bytes:
-    import tensorflow as tf
-
-    tf.keras.utils.set_random_seed(0)
-    inputs = tf.keras.Input((5000, 1), batch_size=1)
-    x = tf.keras.layers.Conv1D(4, 15, strides=5, activation="relu")(inputs)
-    x = tf.keras.layers.Conv1D(8, 9, strides=4, activation="relu")(x)
-    x = tf.keras.layers.GlobalAveragePooling1D()(x)
-    outputs = tf.keras.layers.Dense(2)(x)
-    model = tf.keras.Model(inputs, outputs)
-    rng = np.random.default_rng(0)
-
-    def calibration():
-        for _ in range(16):
-            yield [rng.standard_normal((1, 5000, 1)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = calibration
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
+    return conv1d_tflite([(4, 15, 5), (8, 9, 4)], outputs=2, calibration_windows=16)
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +59,8 @@ def tiny_tflite(request, tmp_path_factory) -> bytes:
     import hashlib
     import inspect
 
-    key = hashlib.sha256(inspect.getsource(_build_tiny_tflite).encode()).hexdigest()[:16]
+    source = inspect.getsource(_build_tiny_tflite) + inspect.getsource(tiny_models)
+    key = hashlib.sha256(source.encode()).hexdigest()[:16]
     cache = getattr(request.config, "cache", None)
     folder = cache.mkdir("anyecg_edge_tiny_model") if cache is not None else tmp_path_factory.mktemp("tiny_model")
     cached = folder / f"{key}.tflite"
