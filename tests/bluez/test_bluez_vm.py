@@ -21,10 +21,10 @@ from firmware_bridge import pmd
 HERE = Path(__file__).resolve().parent
 VM_TIMEOUT_S = 900
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.timeout(VM_TIMEOUT_S + 60), pytest.mark.skipif(
     os.environ.get("ANYECG_BLUEZ_VM") != "1",
     reason="boots a QEMU guest with BlueZ; set ANYECG_BLUEZ_VM=1 (or run 'make bluez-test') to run it",
-)
+)]
 
 
 def test_bleak_bluez_backend_streams_from_the_virtual_h10(tmp_path):
