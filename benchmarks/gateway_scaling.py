@@ -58,7 +58,7 @@ def tiny_model_bytes() -> bytes:
     """A small int8 Conv1D model with metadata, for when the demo model is not installed."""
     import tensorflow as tf
 
-    from quantize.tflite_metadata import embed_metadata
+    from quantize.tflite_edit import embed_metadata
 
     tf.keras.utils.set_random_seed(0)
     inputs = tf.keras.Input((5000, 1), batch_size=1)

@@ -19,6 +19,12 @@ side, so an augmentation can shift and stretch without reading past the record. 
 of a segment is the un-augmented window. Segments are raw (mV): the canonical preprocessing
 is applied later, after augmentation, by :func:`preprocess_windows`.
 
+A record with limb leads I and II can also give *frontal-plane projections*
+(``projections=K`` in :func:`load_segments`): K more single-lead signals, each the heart's
+frontal vector seen along a random axis between aVL (-30 degrees) and aVF (+90 degrees),
+:func:`frontal_projection`. A wearable's "lead I" depends on where the electrodes sit, so
+one twelve-lead recording then stands for several plausible wearable leads of that heart.
+
 Records, not segments, are the unit of sharding across ranks (:func:`shard`) and of the
 train/held-out split, so windows of one recording never straddle two shards or splits.
 """
@@ -52,15 +58,19 @@ __all__ = [
     "RecordEntry",
     "Segments",
     "discover",
+    "frontal_projection",
     "load_segments",
     "pick_lead",
     "preprocess_windows",
     "record_targets",
     "shard",
+    "source_name",
 ]
 
 #: The lead taken from a multi-lead record: the first of these it has, else its first channel.
 LEAD_PREFERENCE = ("I", "ECG", "II", "MLII")
+#: Axis range of frontal-plane projections, degrees (0 = lead I, 60 = lead II, 90 = aVF).
+PROJECTION_AXES = (-30.0, 90.0)
 _COHORT_META = {"file_path", "subject_id", "split", "fs"}
 
 
@@ -192,6 +202,14 @@ def _cohort_entries(labs: Path, split: str | None) -> list[RecordEntry]:
     return entries
 
 
+def source_name(source: str | Path) -> str:
+    """How reports name a source: a folder by its name, a single record by its folder's name."""
+    path = Path(_repeat(str(source))[0])
+    if path.is_dir() or path.name == "labs.csv":
+        return path.name if path.is_dir() else path.parent.name
+    return path.parent.name
+
+
 def shard(entries: list, rank: int, world: int) -> list:
     """The records of one rank: every ``world``-th, starting at ``rank``."""
     if not 0 <= rank < world:
@@ -229,7 +247,22 @@ def record_targets(spec: LabelSpec, entries: list[RecordEntry]) -> np.ndarray:
     return out
 
 
-def _read_signals(entry: RecordEntry, lead_preference) -> list[tuple[np.ndarray, float]]:
+def frontal_projection(lead_i: np.ndarray, lead_ii: np.ndarray, degrees: float) -> np.ndarray:
+    """The frontal-plane ECG along an axis at ``degrees`` (hexaxial convention), from leads I and II.
+
+    With aVF = II - I/2 (Einthoven and Goldberger), the lead at angle a is
+    ``I cos a + (2 / sqrt 3) aVF sin a``: 0 gives lead I, 60 gives lead II, -30 gives aVL
+    times 2/sqrt(3) (the augmented leads' gain) and 90 gives aVF times 2/sqrt(3).
+    """
+    a = math.radians(degrees)
+    lead_i, lead_ii = np.asarray(lead_i, dtype=np.float64), np.asarray(lead_ii, dtype=np.float64)
+    avf = lead_ii - lead_i / 2
+    return lead_i * math.cos(a) + 2 / math.sqrt(3) * avf * math.sin(a)
+
+
+def _read_signals(
+    entry: RecordEntry, lead_preference, projections: int = 0, rng: np.random.Generator | None = None,
+) -> list[tuple[np.ndarray, float]]:
     if entry.kind == "npz":
         try:
             with np.load(entry.path, allow_pickle=False) as data:
@@ -239,7 +272,14 @@ def _read_signals(entry: RecordEntry, lead_preference) -> list[tuple[np.ndarray,
         signal = signal.reshape(-1, signal.shape[-1])
         return [(row, fs) for row in signal]
     record = read_record(entry.path, fs=entry.fs)
-    return [(pick_lead(record, lead_preference), record.fs)]
+    signals = [(pick_lead(record, lead_preference), record.fs)]
+    names = [normalise_lead_name(n) for n in record.leads]
+    if projections and "I" in names and "II" in names:
+        lead_i, lead_ii = record.signal[names.index("I")], record.signal[names.index("II")]
+        rng = rng if rng is not None else np.random.default_rng(0)
+        for degrees in rng.uniform(*PROJECTION_AXES, size=projections):
+            signals.append((frontal_projection(lead_i, lead_ii, degrees), record.fs))
+    return signals
 
 
 def load_segments(
@@ -249,12 +289,15 @@ def load_segments(
     max_per_record: int | None = None,
     lead_preference=LEAD_PREFERENCE,
     rng: np.random.Generator | None = None,
+    projections: int = 0,
 ) -> Segments:
     """Cut the records into raw segments of ``WINDOW_SAMPLES + 2 * margin`` at 500 Hz.
 
     A record shorter than a segment is mirrored at its ends to full length (the centre
     window stays real signal as far as the record reaches). With ``max_per_record`` a longer
     record contributes that many segments, drawn with ``rng`` (evenly spaced without it).
+    With ``projections`` a record that has leads I and II adds that many frontal-plane
+    projections at random axes (:func:`frontal_projection`), each cut like the lead itself.
     Unreadable records are skipped with an :class:`AnyECGWarning`.
     """
     length = WINDOW_SAMPLES + 2 * margin
@@ -263,7 +306,7 @@ def load_segments(
     index: list[int] = []
     for i, entry in enumerate(entries):
         try:
-            signals = _read_signals(entry, lead_preference)
+            signals = _read_signals(entry, lead_preference, projections, rng)
         except (RecordError, PreprocessingError) as exc:
             warnings.warn(f"skipping record: {exc}", AnyECGWarning, stacklevel=2)
             continue

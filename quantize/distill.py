@@ -104,6 +104,7 @@ class DistillConfig:
     augment: dict = field(default_factory=dict)
     hop_s: float = 5.0
     max_per_record: int | None = 30
+    projections: int = 0
     max_train_windows: int | None = None
     val_fraction: float = 0.1
     splits: tuple[str, ...] = ("train", "val")
@@ -119,8 +120,8 @@ class DistillConfig:
             raise ValueError("lr and temperature must be positive")
         if min(self.logit_weight, self.hint_weight, self.label_weight, self.weight_decay) < 0:
             raise ValueError("loss weights and weight_decay must be >= 0")
-        if self.augment_copies < 0:
-            raise ValueError("augment_copies must be >= 0")
+        if self.augment_copies < 0 or self.projections < 0:
+            raise ValueError("augment_copies and projections must be >= 0")
         if not 0 <= self.val_fraction < 1 or not 0 <= self.warmup_fraction < 1:
             raise ValueError("val_fraction and warmup_fraction must be in [0, 1)")
         if self.max_per_record is not None and self.max_per_record < 1:
@@ -307,6 +308,7 @@ def cache_key(teacher_sha: str, entries: list[RecordEntry], config: DistillConfi
         "copies": config.augment_copies,
         "hop_s": config.hop_s,
         "max_per_record": config.max_per_record,
+        "projections": config.projections,
         "mains_hz": config.mains_hz,
         "seed": config.seed,
         "preprocessing": PREPROCESSING_VERSION,
@@ -323,7 +325,7 @@ def build_shard(
     augment = config.augment_config
     pre = PreprocessConfig(mains_hz=config.mains_hz)
     segments = load_segments(entries, margin=augment.margin_samples, hop_s=config.hop_s,
-                             max_per_record=config.max_per_record, rng=rng)
+                             max_per_record=config.max_per_record, rng=rng, projections=config.projections)
     spec = teacher.label_spec
     labels = segments.targets(spec) if spec is not None else np.zeros((len(segments), 0))
     raw, rec, aug = [], [], []

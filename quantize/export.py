@@ -18,7 +18,9 @@ folder until every stage has passed:
 7. ``int8``: a subprocess converts the saved model to full-integer int8 (int8 input and
    output) with the calibration windows as representative data, in NWC layout. This is
    the converter call ``onnx2tf -oiqt`` makes, without the int16-activation variants it
-   would also build;
+   would also build. The int8 output is then widened to cover at least +-``output_range``
+   (:func:`quantize.tflite_edit.widen_output_range`): real calibration windows seldom reach
+   the extreme outputs, which are the very cases the model exists to find;
 8. ``metadata``: embed the JSON document (label spec, preprocessing, rates, quantisation,
    output transform, hashes, fidelity) in the int8 and float32 files;
 9. ``int8 parity``: the int8 file through :class:`anyecg_edge.model.EdgeModel`, the
@@ -99,6 +101,10 @@ class ExportConfig:
             calibration sees clamped windows, so the int8 input step covers that range
             instead of the rarest spikes' (finer steps for the P and T waves); None keeps
             the full range.
+        output_range: the int8 output covers at least +-``output_range`` standardised units
+            (teacher standard deviations over the distillation windows) besides what the
+            calibration windows reach, so an extreme output is not clipped; None keeps the
+            calibrated range.
         onnx2tf_timeout_s: limit for each converter subprocess.
     """
 
@@ -113,6 +119,7 @@ class ExportConfig:
     mains_hz: float = 50.0
     seed: int = 0
     input_clip: float | None = 8.0
+    output_range: float | None = 5.0
     onnx2tf_timeout_s: float = 3600.0
 
     def __post_init__(self) -> None:
@@ -122,6 +129,8 @@ class ExportConfig:
             raise ValueError("window counts must be at least 1")
         if self.input_clip is not None and self.input_clip <= 0:
             raise ValueError("input_clip must be positive (or None)")
+        if self.output_range is not None and self.output_range <= 0:
+            raise ValueError("output_range must be positive (or None)")
         if self.float_atol <= 0 or self.default_hop_s <= 0 or self.hop_s <= 0:
             raise ValueError("float_atol, hop_s and default_hop_s must be positive")
         PreprocessConfig(mains_hz=self.mains_hz)
@@ -167,7 +176,7 @@ def calibration_windows(
     Raises:
         ExportError: (stage ``calibration``) no data, non-finite samples, too few windows.
     """
-    from .corpus import CorpusError, discover, load_segments, preprocess_windows
+    from .corpus import CorpusError, discover, load_segments, preprocess_windows, source_name
 
     stage = "calibration"
     rng = np.random.default_rng(config.seed)
@@ -193,7 +202,7 @@ def calibration_windows(
         if len(segments) == 0:
             raise ExportError(stage, "no readable windows in the calibration data")
         windows = preprocess_windows(segments.raw, PreprocessConfig(mains_hz=config.mains_hz))
-        source = {"records": len(entries), "sources": sorted({Path(e.source).name for e in entries})}
+        source = {"records": len(entries), "sources": sorted({source_name(e.source) for e in entries})}
     order = rng.permutation(len(windows))
     n_cal = min(config.calibration_windows, len(windows))
     if n_cal < config.min_calibration_windows:
@@ -437,7 +446,7 @@ def export(
 
     from .checkpoint import CheckpointError
     from .distill import load_student
-    from .tflite_metadata import embed_metadata
+    from .tflite_edit import embed_metadata, widen_output_range
 
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
@@ -513,7 +522,13 @@ def export(
         # 7. int8
         int8_raw = work / "int8_raw.tflite"
         convert_int8(saved_model, calibration, int8_raw, work, config.onnx2tf_timeout_s)
-        done("int8", f"full-integer int8 {int8_raw.stat().st_size / 1024:.0f} KB, {len(calibration)} calibration windows")
+        range_note = ""
+        if config.output_range is not None:
+            widened, (low, high) = widen_output_range(int8_raw.read_bytes(), -config.output_range, config.output_range)
+            int8_raw.write_bytes(widened)
+            range_note = f", output range [{low:.2f}, {high:.2f}] standardised"
+        done("int8", f"full-integer int8 {int8_raw.stat().st_size / 1024:.0f} KB, {len(calibration)} calibration "
+             f"windows{range_note}")
 
         # 8. metadata (the int8 parity numbers are filled in below, then embedded once more)
         provisional = _metadata(bundle, int8_raw.read_bytes(), cal_info, {}, config)

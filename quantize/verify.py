@@ -356,7 +356,7 @@ def verify(
     from anyecg_edge.preprocess import PreprocessConfig
 
     from .checkpoint import CheckpointError, load_teacher
-    from .corpus import CorpusError, discover, load_segments, preprocess_windows
+    from .corpus import CorpusError, discover, load_segments, preprocess_windows, source_name
     from .distill import load_student, outputs_to_values, teacher_outputs
 
     model_path = Path(model_path)
@@ -425,7 +425,7 @@ def verify(
                    for j, o in enumerate(spec.outputs)}
         written = _plots(eval_set.name, spec, t_values, f_values, q_values, labels, image_dir) if plots else []
         block = {
-            "sources": [Path(s).name for s in eval_set.sources], "split": eval_set.split,
+            "sources": list(dict.fromkeys(source_name(s) for s in eval_set.sources)), "split": eval_set.split,
             "records": int(len(np.unique(segments.record_index))), "windows": int(len(windows)),
             "outputs": outputs, "plots": written,
             "pass": all(r["pass"] is not False for r in outputs.values()),

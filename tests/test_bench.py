@@ -33,7 +33,7 @@ STATS_KEYS = {"n", "median_ms", "p90_ms", "p99_ms", "min_ms", "mean_ms", "max_ms
 def tiny_models(tmp_path_factory) -> dict:
     """A seeded full-int8 TFLite model (1, 5000, 1) -> 2, bare and with AnyECG-Edge metadata."""
     pytest.importorskip("tensorflow")
-    from quantize.tflite_metadata import embed_metadata
+    from quantize.tflite_edit import embed_metadata
     from tiny_models import conv1d_tflite
 
     bare = conv1d_tflite([(4, 9, 4)], outputs=2, calibration_windows=4)

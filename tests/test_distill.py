@@ -14,7 +14,16 @@ import torch
 from anyecg_edge.labels import LabelSpec
 from anyecg_edge.preprocess import WINDOW_SAMPLES
 from quantize.augment import AugmentConfig, augment_segment, center_window
-from quantize.corpus import CorpusError, discover, load_segments, preprocess_windows, record_targets, shard
+from anyecg_edge.records import read_record
+from quantize.corpus import (
+    CorpusError,
+    discover,
+    frontal_projection,
+    load_segments,
+    preprocess_windows,
+    record_targets,
+    shard,
+)
 from quantize.distill import DistillConfig, DistillError, distill, distill_loss, load_student
 
 from shrink_helpers import DATA, SPEC, distill_settings, tiny_cohort, tiny_student, tiny_teacher, workdir
@@ -68,6 +77,32 @@ def test_discover_wfdb_folder_and_segments():
     assert np.bincount(segments.record_index).max() <= 2
     windows = preprocess_windows(segments.raw[:3])
     assert windows.shape == (3, 1, WINDOW_SAMPLES) and windows.dtype == np.float32
+
+
+def test_frontal_projection_reproduces_the_limb_leads():
+    record = read_record(DATA / "cinc2021" / "E07500")
+    lead = {name: record.signal[i] for i, name in enumerate(record.leads)}
+    np.testing.assert_allclose(frontal_projection(lead["I"], lead["II"], 0.0), lead["I"], atol=1e-12)
+    np.testing.assert_allclose(frontal_projection(lead["I"], lead["II"], 60.0), lead["II"], atol=1e-12)
+    # The augmented leads come out at the bipolar leads' gain (2 / sqrt 3); the stored aVL
+    # and aVF are rounded to the microvolt, hence the tolerance.
+    gain = 2 / np.sqrt(3)
+    np.testing.assert_allclose(frontal_projection(lead["I"], lead["II"], 90.0), gain * lead["aVF"], atol=2e-3)
+    np.testing.assert_allclose(frontal_projection(lead["I"], lead["II"], -30.0), gain * lead["aVL"], atol=2e-3)
+
+
+def test_projections_add_leads_only_to_records_with_limb_leads():
+    twelve = discover([DATA / "cinc2021" / "E07500"])
+    single = discover([DATA / "cinc2017"])[:1]
+    plain = load_segments(twelve + single, max_per_record=1)
+    projected = load_segments(twelve + single, max_per_record=1, projections=3, rng=np.random.default_rng(1))
+    assert np.bincount(plain.record_index).tolist() == [1, 1]
+    assert np.bincount(projected.record_index).tolist() == [4, 1]
+    # The record's own lead I comes first and unchanged; the projections differ from it.
+    np.testing.assert_array_equal(projected.raw[0], plain.raw[0])
+    assert all(not np.allclose(projected.raw[k], plain.raw[0]) for k in (1, 2, 3))
+    again = load_segments(twelve + single, max_per_record=1, projections=3, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(again.raw, projected.raw)
 
 
 def test_cohort_splits_and_targets():

@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-weight", type=float, help="weight of the ground-truth term where labels exist")
     parser.add_argument("--augment-copies", type=int, help="augmented windows per segment in the cache")
     parser.add_argument("--max-per-record", type=int, help="segments per record at most")
+    parser.add_argument("--projections", type=int,
+                        help="extra frontal-plane leads (random axes, -30 to 90 degrees) per record with leads I and II")
     parser.add_argument("--splits", help="cohort splits to learn from, comma-separated (default train,val)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--threads", type=int, help="torch threads per process (default 1: use processes for parallelism)")
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             recipe = json.load(handle)
         settings.update(recipe.get("distill", recipe))
     for key in ("student_preset", "epochs", "batch_size", "lr", "temperature", "hint_weight", "label_weight",
-                "augment_copies", "max_per_record", "seed"):
+                "augment_copies", "max_per_record", "projections", "seed"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--float-atol", type=float, help="torch vs ONNX / TFLite float32 tolerance (default 1e-4)")
     parser.add_argument("--default-hop", type=float, dest="default_hop_s", help="runtime default hop in s (default 2)")
     parser.add_argument("--mains-hz", type=float, help="mains frequency of the preprocessing (50 or 60)")
+    parser.add_argument("--output-range", type=float,
+                        help="the int8 output covers at least +-this many standardised units (default 5)")
     parser.add_argument("--keep-work", metavar="DIR", help="keep the converter logs and saved model here")
 
 
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if args.recipe:
         with open(args.recipe) as handle:
             settings.update(json.load(handle).get("export", {}))
-    for key in ("name", "calibration_windows", "min_calibration_windows", "float_atol", "default_hop_s", "mains_hz"):
+    for key in ("name", "calibration_windows", "min_calibration_windows", "float_atol", "default_hop_s", "mains_hz",
+                "output_range"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value

@@ -13,7 +13,7 @@ import pytest
 from firmware_bridge.commands import export_c as command
 from firmware_bridge.errors import BridgeError, ExportError
 from firmware_bridge.mcu_export import export_c, model_facts, preprocessing_sos
-from quantize.tflite_metadata import embed_metadata
+from quantize.tflite_edit import embed_metadata
 from tiny_models import conv1d_tflite
 
 WINDOW = 5000

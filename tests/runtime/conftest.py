@@ -74,7 +74,7 @@ def tiny_tflite(request, tmp_path_factory) -> bytes:
 @pytest.fixture(scope="session")
 def make_model_file(tiny_tflite, tmp_path_factory):
     """Write the tiny model with a (possibly modified) metadata document; returns the path."""
-    from quantize.tflite_metadata import embed_metadata
+    from quantize.tflite_edit import embed_metadata
 
     folder = tmp_path_factory.mktemp("models")
     counter = iter(range(10_000))
