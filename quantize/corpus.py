@@ -205,9 +205,7 @@ def _cohort_entries(labs: Path, split: str | None) -> list[RecordEntry]:
 def source_name(source: str | Path) -> str:
     """How reports name a source: a folder by its name, a single record by its folder's name."""
     path = Path(_repeat(str(source))[0])
-    if path.is_dir() or path.name == "labs.csv":
-        return path.name if path.is_dir() else path.parent.name
-    return path.parent.name
+    return path.name if path.is_dir() else path.parent.name
 
 
 def shard(entries: list, rank: int, world: int) -> list:
