@@ -25,6 +25,8 @@ import numpy as np
 
 from anyecg_edge.preprocess import TARGET_FS, WINDOW_SAMPLES
 
+from .settings import checked_fields
+
 __all__ = ["AugmentConfig", "augment_segment", "center_window"]
 
 
@@ -85,11 +87,7 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "AugmentConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - fields
-        if unknown:
-            raise ValueError(f"unknown augmentation settings {sorted(unknown)}; known: {sorted(fields)}")
-        return cls(**data)
+        return cls(**checked_fields(cls, data, "augmentation settings"))
 
 
 def center_window(segment: np.ndarray, samples: int = WINDOW_SAMPLES) -> np.ndarray:

@@ -49,6 +49,8 @@ import numpy as np
 
 from anyecg_edge.errors import AnyECGError
 
+from .settings import checked_fields
+
 __all__ = [
     "CohortConfig",
     "CohortError",
@@ -165,11 +167,7 @@ class CohortConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "CohortConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - fields
-        if unknown:
-            raise CohortError(f"unknown cohort setting(s) {sorted(unknown)}; known: {sorted(fields)}")
-        return cls(**data)
+        return cls(**checked_fields(cls, data, "cohort setting(s)", CohortError))
 
 
 @dataclass(frozen=True)

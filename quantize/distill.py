@@ -63,6 +63,7 @@ from anyecg_edge.preprocess import PREPROCESSING_VERSION, PreprocessConfig
 from .augment import AugmentConfig, augment_segment, center_window
 from .checkpoint import CheckpointError, Teacher, load_teacher
 from .corpus import CorpusError, RecordEntry, discover, load_segments, preprocess_windows, shard
+from .settings import checked_fields
 from .student import DEFAULT_PRESET, Student, StudentConfig, count_macs, count_params, preset
 
 __all__ = [
@@ -152,11 +153,7 @@ class DistillConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "DistillConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - fields
-        if unknown:
-            raise ValueError(f"unknown distillation settings {sorted(unknown)}; known: {sorted(fields)}")
-        return cls(**data)
+        return cls(**checked_fields(cls, data, "distillation settings"))
 
 
 @dataclass

@@ -54,6 +54,8 @@ from anyecg_edge import __version__
 from anyecg_edge.errors import AnyECGError
 from anyecg_edge.preprocess import PREPROCESSING_VERSION, TARGET_FS, WINDOW_SAMPLES, PreprocessConfig
 
+from .settings import checked_fields
+
 __all__ = [
     "ExportConfig",
     "ExportError",
@@ -140,11 +142,7 @@ class ExportConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ExportConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - fields
-        if unknown:
-            raise ValueError(f"unknown export settings {sorted(unknown)}; known: {sorted(fields)}")
-        return cls(**data)
+        return cls(**checked_fields(cls, data, "export settings"))
 
 
 @dataclass

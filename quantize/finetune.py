@@ -60,6 +60,7 @@ from . import metrics as M
 from .checkpoint import load_teacher, save_checkpoint
 from .labtable import LabTable, LabTableError, check_classes
 from .net1d import Net1D, Net1DConfig
+from .settings import checked_fields
 
 __all__ = [
     "FinetuneConfig",
@@ -138,11 +139,7 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "FinetuneConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - fields
-        if unknown:
-            raise FinetuneError(f"unknown fine-tuning setting(s) {sorted(unknown)}; known: {sorted(fields)}")
-        return cls(**data)
+        return cls(**checked_fields(cls, data, "fine-tuning setting(s)", FinetuneError))
 
 
 @dataclass

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .settings import checked_fields
+
 __all__ = ["Net1D", "Net1DConfig"]
 
 
@@ -96,11 +98,7 @@ class Net1DConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Net1DConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - fields
-        if unknown:
-            raise ValueError(f"unknown Net1D config keys: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**checked_fields(cls, data, "Net1D config keys"))
 
     @classmethod
     def from_state_dict(cls, state_dict: dict) -> "Net1DConfig":

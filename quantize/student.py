@@ -29,6 +29,8 @@ from torch import nn
 
 from anyecg_edge.preprocess import WINDOW_SAMPLES
 
+from .settings import checked_fields
+
 __all__ = [
     "ACTIVATIONS",
     "BLOCKS",
@@ -118,11 +120,7 @@ class StudentConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "StudentConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - fields
-        if unknown:
-            raise ValueError(f"unknown student config keys {sorted(unknown)}; known: {sorted(fields)}")
-        return cls(**data)
+        return cls(**checked_fields(cls, data, "student config keys"))
 
 
 #: Width presets of the default architecture (see docs/shrink.md for the measured table).
