@@ -76,6 +76,8 @@ __all__ = [
 ]
 
 STUDENT_FORMAT = "anyecg-edge-student"
+# Part of the cache key: a change to what a shard holds makes older shards unusable.
+SHARD_FORMAT = 2
 
 
 class DistillError(AnyECGError, RuntimeError):
@@ -309,6 +311,7 @@ def cache_key(teacher_sha: str, entries: list[RecordEntry], config: DistillConfi
         "mains_hz": config.mains_hz,
         "seed": config.seed,
         "preprocessing": PREPROCESSING_VERSION,
+        "shard_format": SHARD_FORMAT,
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -347,7 +350,7 @@ def build_shard(
         "windows": windows[:, 0].astype(np.float16),
         "teacher": outputs.astype(np.float32),
         "features": features.astype(np.float16),
-        "labels": labels[segments.record_index[rec]].astype(np.float32) if len(rec) else labels.astype(np.float32),
+        "labels": labels[rec].astype(np.float32),
         "augmented": np.asarray(aug, dtype=bool),
         "held_out": held,
         "seconds": np.array([t1 - t0, t2 - t1]),

@@ -24,7 +24,8 @@ from quantize.corpus import (
     record_targets,
     shard,
 )
-from quantize.distill import DistillConfig, DistillError, distill, distill_loss, load_student
+from quantize.checkpoint import load_teacher
+from quantize.distill import DistillConfig, DistillError, build_shard, distill, distill_loss, load_student
 
 from shrink_helpers import DATA, SPEC, distill_settings, tiny_cohort, tiny_student, tiny_teacher, workdir
 
@@ -168,6 +169,21 @@ def test_label_term_ignores_missing_labels():
 
 # --------------------------------------------------------------------------------------------
 # distillation
+
+
+def test_cache_shard_labels_follow_each_window_to_its_record():
+    spec = LabelSpec.load(SPEC)
+    # An unlabelled record with several segments first, then two labelled cohort records:
+    # every window must carry its own record's labels (NaN for the unlabelled one).
+    entries = discover([DATA / "mitdb"])[:1] + discover([tiny_cohort()], split="train")[:2]
+    config = DistillConfig.from_dict(distill_settings(max_per_record=3, augment_copies=1))
+    data = build_shard(load_teacher(tiny_teacher()), entries, set(), config, rank=0, log=lambda _m: None)
+    margin = config.augment_config.margin_samples
+    per_record = [len(load_segments([e], margin=margin, hop_s=config.hop_s, max_per_record=3)) for e in entries]
+    assert per_record[0] > 1
+    expected = np.repeat(record_targets(spec, entries), np.array(per_record) * 2, axis=0)
+    np.testing.assert_array_equal(data["labels"], expected.astype(np.float32))
+    assert np.isnan(data["labels"][: per_record[0] * 2]).all() and np.isfinite(data["labels"][-2:]).all()
 
 
 def test_distill_writes_a_loadable_student_and_resumes():
