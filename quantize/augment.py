@@ -10,7 +10,9 @@ ones it will be given.
 * **amplitude scaling**: electrode placement, skin contact and gain differ (log-uniform);
 * **baseline wander**: breathing and movement, a few slow sinusoids below 0.7 Hz;
 * **noise**: white sensor noise plus muscle (EMG) noise band-limited to 20-150 Hz;
-* **mains hum**: a 50 or 60 Hz sinusoid of small amplitude.
+* **mains hum**: a 50 or 60 Hz sinusoid of small amplitude;
+* **polarity**: a watch worn on the other wrist or a chest strap put on the other way
+  round reverses the lead, so the window is negated (off unless ``invert_p`` > 0).
 
 Every draw comes from the ``numpy.random.Generator`` the caller passes, so a seed fixes
 the result.
@@ -45,6 +47,7 @@ class AugmentConfig:
         noise_p: probability of sensor and muscle noise.
         mains_mv: maximum mains-hum amplitude (mV).
         mains_p: probability of mains hum.
+        invert_p: probability of a reversed lead (the window negated).
     """
 
     rate_jitter: float = 0.02
@@ -57,6 +60,7 @@ class AugmentConfig:
     noise_p: float = 0.7
     mains_mv: float = 0.05
     mains_p: float = 0.3
+    invert_p: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scale_range", tuple(float(v) for v in self.scale_range))
@@ -70,7 +74,7 @@ class AugmentConfig:
         for name in ("wander_mv", "noise_mv", "emg_mv", "mains_mv"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        for name in ("wander_p", "noise_p", "mains_p"):
+        for name in ("wander_p", "noise_p", "mains_p", "invert_p"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be a probability")
 
@@ -146,4 +150,7 @@ def augment_segment(
     # Mains hum.
     if rng.random() < config.mains_p:
         w = w + rng.uniform(0, config.mains_mv) * np.sin(2 * np.pi * mains_hz * t + rng.uniform(0, 2 * np.pi))
+    # Reversed lead; drawn last and only when enabled, so the other draws of a seed stay the same.
+    if config.invert_p and rng.random() < config.invert_p:
+        w = -w
     return w

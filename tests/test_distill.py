@@ -52,6 +52,19 @@ def test_augment_off_is_the_centre_window():
     np.testing.assert_allclose(out, center_window(segment), atol=1e-9)
 
 
+def test_reversed_lead_negates_the_window_and_leaves_the_other_draws_alone():
+    segment = np.sin(np.linspace(0, 60, WINDOW_SAMPLES + 2 * AugmentConfig().margin_samples))
+    plain = augment_segment(segment, np.random.default_rng(5))
+    reversed_ = augment_segment(segment, np.random.default_rng(5), AugmentConfig(invert_p=1.0))
+    np.testing.assert_array_equal(reversed_, -plain)
+    # A few reversed out of many: the share follows invert_p.
+    rng = np.random.default_rng(6)
+    config = AugmentConfig(invert_p=0.25, scale_range=(1, 1), rate_jitter=0, max_shift_s=0,
+                           wander_p=0, noise_p=0, mains_p=0)
+    signs = [np.sign(augment_segment(segment, rng, config) @ center_window(segment)) for _ in range(400)]
+    assert 0.15 < signs.count(-1) / len(signs) < 0.35
+
+
 def test_augment_short_segment_never_reads_past_the_end():
     out = augment_segment(np.ones(WINDOW_SAMPLES), np.random.default_rng(0), AugmentConfig(noise_p=0, wander_p=0, mains_p=0))
     assert out.shape == (WINDOW_SAMPLES,)
@@ -59,7 +72,8 @@ def test_augment_short_segment_never_reads_past_the_end():
         augment_segment(np.ones(100), np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("change", [{"rate_jitter": 0.5}, {"scale_range": (2, 1)}, {"noise_p": 2}, {"wander_mv": -1}])
+@pytest.mark.parametrize("change", [{"rate_jitter": 0.5}, {"scale_range": (2, 1)}, {"noise_p": 2}, {"wander_mv": -1},
+                                    {"invert_p": 1.5}])
 def test_augment_config_refuses_bad_values(change):
     with pytest.raises(ValueError):
         AugmentConfig(**change)
