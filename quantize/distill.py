@@ -17,7 +17,8 @@ The steps, in order (:func:`distill`):
    resolution; the export folds ``std`` and ``mean`` back in as the output transform;
 4. **training**: the student (wrapped in ``DistributedDataParallel`` when ``world > 1``,
    gloo on CPU, nccl on GPUs) with a ``DistributedSampler``, AdamW and a one-cycle cosine
-   schedule (optionally on a seeded subset of ``max_train_windows``), minimising per output
+   schedule (optionally on a seeded subset of ``max_train_windows``; a warning when the
+   student's downsampling is not a multiple of the teacher's), minimising per output
 
    * binary: soft-target BCE at temperature ``T`` (scaled by ``T**2``),
      ``BCE(sigmoid(s / T), sigmoid(t / T))`` on logits ``s`` and ``t``, plus
@@ -45,6 +46,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from anyecg_edge.files import atomic_path
-from anyecg_edge.errors import AnyECGError
+from anyecg_edge.errors import AnyECGError, AnyECGWarning
 from anyecg_edge.labels import LabelSpec
 from anyecg_edge.preprocess import PREPROCESSING_VERSION, PreprocessConfig
 
@@ -534,6 +536,13 @@ def distill(
     f_train = cache["features"][train_idx].astype(np.float32)
     f_mean, f_std = f_train.mean(axis=0), f_train.std(axis=0) + 1e-6
     student_config = config.student_config(n_out)
+    if student_config.downsampling % teacher.model.config.downsampling:
+        warnings.warn(
+            f"the student downsamples {student_config.downsampling}x and the teacher "
+            f"{teacher.model.config.downsampling}x: the teacher's answer changes with the window's start "
+            f"in a pattern that repeats every {teacher.model.config.downsampling} samples, which this "
+            "student cannot follow; choose strides whose product times 2 is a multiple of the teacher's "
+            "(docs/shrink.md, section 2)", AnyECGWarning, stacklevel=2)
     student = Student(student_config, return_features=True)
     net = _DistillNet(student, cache["features"].shape[1], hint=config.hint_weight > 0).to(ctx.device)
     model = nn.parallel.DistributedDataParallel(net) if ctx.world > 1 else net

@@ -67,6 +67,11 @@ class Net1DConfig:
                     f"stage width {middle} is not a multiple of groups_width {self.groups_width}"
                 )
 
+    @property
+    def downsampling(self) -> int:
+        """Input samples per output position of the last stage (first conv 2, then ``stride`` per stage)."""
+        return 2 * self.stride ** len(self.filter_list)
+
     @classmethod
     def ecgfounder(cls, in_channels: int = 1, n_classes: int = 150) -> "Net1DConfig":
         """The released ECGFounder configuration (30.8 M parameters for one lead)."""

@@ -9,6 +9,12 @@ Every student is a stack of the plainest ops a microcontroller kernel library ha
   add a residual,
 * a global average pool over time and one ``Linear`` head.
 
+The default strides (2, 2, 2, 4, 4) downsample 256x in all, as ECGFounder's Net1D does (a
+stride-2 first convolution and seven stride-2 stages). A strided network's answer moves with
+where the window starts by a fraction of its downsampling, and repeats when the window moves
+by a whole multiple of it; a student whose downsampling is a multiple of the teacher's can
+follow that pattern, one at 64x cannot (docs/shrink.md, section 2).
+
 Batch norm exists for training only: :meth:`Student.fused` folds it into the convolutions,
 so the exported graph holds nothing but Conv, Relu (or Sigmoid and Mul for SiLU), Add,
 ReduceMean and Gemm. Convolutions pad symmetrically by ``kernel // 2`` with zeros and the
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -71,7 +78,7 @@ class StudentConfig:
     stem_kernel: int = 15
     widths: tuple[int, ...] = (24, 32, 48, 64, 96)
     depths: tuple[int, ...] = (1, 2, 2, 2, 1)
-    strides: tuple[int, ...] = (2, 2, 2, 2, 2)
+    strides: tuple[int, ...] = (2, 2, 2, 4, 4)
     kernel: int = 9
     block: str = "separable"
     activation: str = "relu"
@@ -94,6 +101,11 @@ class StudentConfig:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, not {self.activation!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
+
+    @property
+    def downsampling(self) -> int:
+        """Input samples per output position of the last stage (stem stride 2 times the strides)."""
+        return 2 * math.prod(self.strides)
 
     @property
     def feature_dim(self) -> int:

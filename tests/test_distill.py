@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from anyecg_edge.errors import AnyECGWarning
 from anyecg_edge.labels import LabelSpec
 from anyecg_edge.preprocess import WINDOW_SAMPLES
 from quantize.augment import AugmentConfig, augment_segment, center_window
@@ -26,6 +27,7 @@ from quantize.corpus import (
 )
 from quantize.checkpoint import load_teacher
 from quantize.distill import DistillConfig, DistillError, build_shard, distill, distill_loss, load_student
+from quantize.student import preset
 
 from shrink_helpers import DATA, SPEC, distill_settings, tiny_cohort, tiny_student, tiny_teacher, workdir
 
@@ -225,6 +227,13 @@ def test_teacher_that_does_not_match_the_label_spec(tmp_path):
     with pytest.raises(DistillError, match="^teacher:"):
         distill(tiny_teacher(), [DATA], tmp_path / "out", DistillConfig(), label_spec=spec, log=lambda _m: None)
     assert not (tmp_path / "out" / "student.pt").exists()
+
+
+def test_a_student_out_of_step_with_the_teachers_downsampling_is_warned_about(tmp_path):
+    student = preset("x0.5", 5, strides=(2, 2, 2, 2, 2)).to_dict()
+    config = DistillConfig.from_dict(distill_settings(max_per_record=1, augment_copies=0, student=student))
+    with pytest.warns(AnyECGWarning, match="downsamples 64x and the teacher 256x"):
+        distill(tiny_teacher(), [DATA], tmp_path / "out", config, threads=1, log=lambda _m: None)
 
 
 def test_bad_settings_are_refused():

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
 from torch import nn
 
+from quantize.net1d import Net1D, Net1DConfig
 from quantize.student import (
     DEFAULT_PRESET,
     PRESETS,
@@ -28,6 +30,27 @@ def test_presets_build_and_run(name):
     model.return_features = True
     out, features = model(torch.zeros(1, 1, 5000))
     assert features.shape == (1, config.feature_dim)
+
+
+def test_downsampling_is_what_each_network_does():
+    x = torch.zeros(1, 1, 5000)
+    student = Student(preset(DEFAULT_PRESET, 5)).eval()
+    with torch.no_grad():
+        positions = student.blocks(student.stem(x)).shape[-1]
+    assert positions == math.ceil(5000 / student.config.downsampling)
+    teacher = Net1D(Net1DConfig.ecgfounder(1, 5).scaled(0.0625)).eval()
+    seen = []
+    teacher.stage_list[-1].register_forward_hook(lambda _module, _inputs, out: seen.append(out.shape[-1]))
+    with torch.no_grad():
+        teacher(x)
+    assert seen == [math.ceil(5000 / teacher.config.downsampling)]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_downsample_in_step_with_ecgfounder(name):
+    # The teacher's answer repeats when the window moves by a multiple of its downsampling;
+    # a student can only follow that pattern if its own downsampling is such a multiple.
+    assert preset(name, 5).downsampling % Net1DConfig.ecgfounder().downsampling == 0
 
 
 def test_default_preset_meets_the_budget():
