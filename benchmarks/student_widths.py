@@ -68,8 +68,8 @@ def main() -> int:
     rows = []
     for name in [w for w in args.widths.split(",") if w]:
         folder = out / name
-        config = DistillConfig.from_dict({**recipe["distill"], "student_preset": name, "epochs": args.epochs,
-                                         "max_train_windows": args.train_windows})
+        config = DistillConfig.from_dict({**recipe["distill"], "student": None, "student_preset": name,
+                                         "epochs": args.epochs, "max_train_windows": args.train_windows})
         t0 = time.perf_counter()
         result = distill(args.teacher, corpus, folder, config, cache_dir=args.cache, threads=args.threads)
         seconds = time.perf_counter() - t0
