@@ -536,13 +536,13 @@ def distill(
     f_train = cache["features"][train_idx].astype(np.float32)
     f_mean, f_std = f_train.mean(axis=0), f_train.std(axis=0) + 1e-6
     student_config = config.student_config(n_out)
-    if student_config.downsampling % teacher.model.config.downsampling:
+    teacher_downsampling = teacher.model.config.downsampling
+    if student_config.downsampling % teacher_downsampling:
         warnings.warn(
-            f"the student downsamples {student_config.downsampling}x and the teacher "
-            f"{teacher.model.config.downsampling}x: the teacher's answer changes with the window's start "
-            f"in a pattern that repeats every {teacher.model.config.downsampling} samples, which this "
-            "student cannot follow; choose strides whose product times 2 is a multiple of the teacher's "
-            "(docs/shrink.md, section 2)", AnyECGWarning, stacklevel=2)
+            f"the student downsamples {student_config.downsampling}x and the teacher {teacher_downsampling}x: "
+            f"the teacher's answer changes with the window's start in a pattern that repeats every "
+            f"{teacher_downsampling} samples, which this student cannot follow; choose strides whose "
+            "product times 2 is a multiple of the teacher's (docs/shrink.md, section 2)", AnyECGWarning, stacklevel=2)
     student = Student(student_config, return_features=True)
     net = _DistillNet(student, cache["features"].shape[1], hint=config.hint_weight > 0).to(ctx.device)
     model = nn.parallel.DistributedDataParallel(net) if ctx.world > 1 else net

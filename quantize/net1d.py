@@ -31,6 +31,9 @@ from .settings import checked_fields
 
 __all__ = ["Net1D", "Net1DConfig"]
 
+# Stride of first_conv; every stage then downsamples by Net1DConfig.stride.
+FIRST_STRIDE = 2
+
 
 @dataclass(frozen=True)
 class Net1DConfig:
@@ -70,7 +73,7 @@ class Net1DConfig:
     @property
     def downsampling(self) -> int:
         """Input samples per output position of the last stage (first conv 2, then ``stride`` per stage)."""
-        return 2 * self.stride ** len(self.filter_list)
+        return FIRST_STRIDE * self.stride ** len(self.filter_list)
 
     @classmethod
     def ecgfounder(cls, in_channels: int = 1, n_classes: int = 150) -> "Net1DConfig":
@@ -299,7 +302,7 @@ class Net1D(nn.Module):
         self.config = config or Net1DConfig()
         self.return_features = return_features
         cfg = self.config
-        self.first_conv = Conv1dPadSame(cfg.in_channels, cfg.base_filters, cfg.kernel_size, stride=2)
+        self.first_conv = Conv1dPadSame(cfg.in_channels, cfg.base_filters, cfg.kernel_size, stride=FIRST_STRIDE)
         self.first_bn = nn.BatchNorm1d(cfg.base_filters)
         self.first_activation = Swish()
         stages = []

@@ -50,6 +50,8 @@ __all__ = [
     "preset",
 ]
 
+#: Stride of the stem convolution; the stages then downsample by ``StudentConfig.strides``.
+STEM_STRIDE = 2
 ACTIVATIONS = ("relu", "relu6", "silu")
 BLOCKS = ("separable", "plain")
 
@@ -105,7 +107,7 @@ class StudentConfig:
     @property
     def downsampling(self) -> int:
         """Input samples per output position of the last stage (stem stride 2 times the strides)."""
-        return 2 * math.prod(self.strides)
+        return STEM_STRIDE * math.prod(self.strides)
 
     @property
     def feature_dim(self) -> int:
@@ -196,7 +198,8 @@ class Student(nn.Module):
         self.config = config
         self.return_features = return_features
         self.stem = nn.Sequential(
-            ConvNorm(config.in_channels, config.stem_width, config.stem_kernel, 2), _activation(config.activation)
+            ConvNorm(config.in_channels, config.stem_width, config.stem_kernel, STEM_STRIDE),
+            _activation(config.activation),
         )
         blocks = []
         c_in = config.stem_width
