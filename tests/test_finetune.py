@@ -82,6 +82,27 @@ def test_saved_model_outputs_potassium_in_mmol_per_litre(trained, table):
     assert report["records"] == len(table)
 
 
+def test_hop_gives_overlapping_windows_at_other_grid_positions(table):
+    from anyecg_edge.preprocess import PreprocessConfig, preprocess_window, resample
+    from anyecg_edge.records import read_record
+    from quantize.finetune import load_windows
+
+    rows = np.arange(len(table))
+    consecutive = load_windows(table, rows, TINY)
+    overlapping = load_windows(table, rows, FinetuneConfig(**{**TINY.to_dict(), "hop_seconds": 1.5}))
+    for i in rows:
+        row = table.rows[i]
+        record = read_record(row.path, fs=row.fs)
+        signal = resample(np.asarray(record.lead("I"), np.float64)[None], record.fs)
+        n = signal.shape[-1]
+        assert (consecutive.row == i).sum() == (n - 5000) // 5000 + 1
+        assert (overlapping.row == i).sum() == (n - 5000) // 750 + 1
+        if n >= 5750:  # the second window is the canonical preprocessing of 1.5 s (750 samples) later
+            expected = preprocess_window(signal[:, 750:5750], PreprocessConfig(mains_hz=row.mains_hz or TINY.mains_hz))
+            np.testing.assert_allclose(overlapping.x[overlapping.row == i][1], expected, atol=1e-5)
+    assert len(overlapping) > 2 * len(consecutive)
+
+
 def test_fold_and_unfold_are_inverse():
     torch.manual_seed(0)
     model = Net1D(Net1DConfig.ecgfounder(1, 3).scaled(0.0625))

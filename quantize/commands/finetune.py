@@ -48,7 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lead", default="I", help="lead to train on (default I)")
     parser.add_argument("--mains-hz", type=float, choices=(50.0, 60.0), default=50.0,
                         help="notch frequency for rows without mains_hz (default 50)")
-    parser.add_argument("--hop", type=float, help="seconds between window starts (default 10: consecutive windows)")
+    parser.add_argument("--hop", type=float,
+                        help="seconds between window starts (default 10: consecutive windows); overlapping "
+                             "windows at a hop that is not a multiple of 0.512 s (Net1D's 256-sample grid) "
+                             "show each record at many grid positions, so the answer moves less when the "
+                             "window does")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
 

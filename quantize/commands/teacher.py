@@ -27,7 +27,7 @@ VARIANTS = ("full", "tiny")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", choices=VARIANTS, default="full",
-                        help="full (the demo teacher, about half an hour on 2 cores) or tiny (seconds, for tests)")
+                        help="full (the demo teacher, about 12 minutes on 2 cores) or tiny (seconds, for tests)")
     parser.add_argument("--recipe", help="recipe JSON (default: the packaged demo_teacher.json)")
     parser.add_argument("--out", help="output folder (default artifacts/teacher or artifacts/teacher-tiny)")
     parser.add_argument("--threads", type=int, help="torch threads (default: the recipe's)")

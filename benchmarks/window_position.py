@@ -1,0 +1,150 @@
+"""How much a network's answer moves when the 10 s window moves by a few samples.
+
+A strided network sees its input on a grid (Net1D downsamples 256x, so a 10 s window at
+500 Hz lands on 20 positions). Move the window by a fraction of that stride and the answer
+can change; move it by a whole multiple and the same pattern comes back. A teacher whose
+answer moves a lot with the window is hard to distil and gives a wearable a jumpy estimate.
+
+One window is cut from each WFDB record under DATA (the first of lead I, ECG, II, MLII),
+moved by each shift in turn, preprocessed canonically and scored by every teacher
+checkpoint (torch) and every ``.tflite`` model given. For each network and shift it prints
+the Pearson r of every output against the unmoved window (probabilities for binary outputs),
+and for each ``.tflite`` also r against its teacher at that shift (the given teacher whose
+sha256 the model's metadata names, else the first).
+
+    python benchmarks/window_position.py ../shared/data --teacher artifacts/teacher/teacher.pth \
+        --model anyecg_edge/data/models/demo-electrolytes-int8.tflite --json OUT.json
+
+Writes nothing unless ``--json`` or ``--plot`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIFTS = (0, 4, 16, 64, 128, 192, 256)
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", nargs="?", default=str(ROOT.parent / "shared" / "data"), help="folder of WFDB records")
+    parser.add_argument("--teacher", action="append", default=[],
+                        help="teacher checkpoint (repeatable; default artifacts/teacher/teacher.pth without --model)")
+    parser.add_argument("--model", action="append", default=[], help=".tflite model (repeatable)")
+    parser.add_argument("--shifts", default=",".join(map(str, SHIFTS)),
+                        help="comma-separated shifts in samples at 500 Hz (default %(default)s)")
+    parser.add_argument("--json", help="write the table here")
+    parser.add_argument("--plot", help="write a PNG of r against shift here")
+    parser.add_argument("--threads", type=int, default=1, help="torch and interpreter threads (default 1)")
+    args = parser.parse_args(argv)
+    try:
+        shifts = sorted({int(s) for s in args.shifts.split(",") if s.strip()} | {0})
+    except ValueError:
+        parser.error(f"--shifts must be comma-separated whole numbers, not {args.shifts!r}")
+    if shifts[0] < 0:
+        parser.error("shifts must be non-negative")
+    if not args.teacher and not args.model:
+        args.teacher = [str(ROOT / "artifacts" / "teacher" / "teacher.pth")]
+
+    import torch
+
+    from anyecg_edge.errors import AnyECGError
+    from anyecg_edge.model import EdgeModel
+    from anyecg_edge.preprocess import WINDOW_SAMPLES
+    from quantize.checkpoint import load_teacher
+    from quantize.corpus import discover, load_segments, preprocess_windows
+    from quantize.distill import outputs_to_values, teacher_outputs
+
+    torch.set_num_threads(args.threads)
+    try:
+        segments = load_segments(discover([args.data]), margin=(shifts[-1] + 1) // 2, max_per_record=1)
+    except AnyECGError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not len(segments.raw):
+        print(f"{args.data}: no readable records", file=sys.stderr)
+        return 1
+    windows = {k: preprocess_windows(segments.raw[:, k : k + WINDOW_SAMPLES]) for k in shifts}
+    print(f"{len(segments.raw)} windows, one per record, from {args.data}; shifts {shifts} samples")
+
+    networks = []  # (path, label spec, score function, teacher sha256 or None, is a teacher)
+    try:
+        for path in args.teacher:
+            teacher = load_teacher(path)
+            spec = teacher.label_spec
+            if spec is None:
+                raise AnyECGError(f"{path}: the checkpoint has no label spec")
+            score = lambda x, t=teacher, s=spec: outputs_to_values(teacher_outputs(t.model, x)[0], s)  # noqa: E731
+            networks.append((path, spec, score, teacher.sha256, True))
+        for path in args.model:
+            model = EdgeModel.load(path, threads=args.threads)
+            teacher_sha = model.info.document.get("teacher", {}).get("sha256")
+            networks.append((path, model.label_spec, model.predict, teacher_sha, False))
+    except AnyECGError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    results: dict = {"data": args.data, "windows": int(len(segments.raw)), "shifts": shifts, "networks": {}}
+    teachers: dict[str, tuple] = {}  # sha256 -> (path, values per shift)
+    for name, spec, score, sha, is_teacher in networks:
+        values = {k: score(windows[k]) for k in shifts}
+        names = [o.name for o in spec.outputs]
+        moved = {k: [_pearson(values[k][:, j], values[0][:, j]) for j in range(len(names))] for k in shifts}
+        entry = {"outputs": names, "r_vs_unmoved": moved}
+        print(f"\n{name}: r against the unmoved window")
+        print("  shift  " + " ".join(f"{n[:13]:>13s}" for n in names))
+        for k in shifts:
+            print(f"  {k:5d}  " + " ".join(f"{r:13.3f}" for r in moved[k]))
+        if is_teacher:
+            teachers.setdefault(sha, (name, values))
+        elif teachers:
+            teacher_name, reference = teachers.get(sha) or next(iter(teachers.values()))
+            agree = {k: [_pearson(values[k][:, j], reference[k][:, j]) for j in range(len(names))] for k in shifts}
+            entry["teacher"] = teacher_name
+            entry["r_vs_teacher"] = agree
+            print(f"  r against {teacher_name} at the same shift")
+            for k in shifts:
+                print(f"  {k:5d}  " + " ".join(f"{r:13.3f}" for r in agree[k]))
+        results["networks"][name] = entry
+
+    if args.json:
+        from anyecg_edge.files import atomic_write
+
+        atomic_write(args.json, json.dumps(results, indent=2) + "\n")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        first = next(iter(results["networks"].values()))["outputs"]
+        fig, axes = plt.subplots(1, len(first), figsize=(3.2 * len(first), 3.2), sharey=True)
+        for j, (ax, output) in enumerate(zip(np.atleast_1d(axes), first)):
+            for name, entry in results["networks"].items():
+                label = "/".join(Path(name).parts[-2:])
+                ax.plot(shifts, [entry["r_vs_unmoved"][k][j] for k in shifts], marker="o", label=label)
+            ax.set_title(output)
+            ax.set_xlabel("shift (samples at 500 Hz)")
+            ax.grid(alpha=0.3)
+        np.atleast_1d(axes)[0].set_ylabel("r against the unmoved window")
+        np.atleast_1d(axes)[0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=110)
+        print(f"\nplot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
