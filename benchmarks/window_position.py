@@ -31,10 +31,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIFTS = (0, 4, 16, 64, 128, 192, 256)
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if np.std(a) == 0 or np.std(b) == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
+def _correlations(values: dict, reference: dict) -> dict:
+    """Per shift, the Pearson r of every output between ``values[shift]`` and ``reference[shift]``."""
+    from quantize.metrics import pearson_r
+
+    return {k: [pearson_r(v[:, j], reference[k][:, j]) for j in range(v.shape[1])] for k, v in values.items()}
+
+
+def _print_rows(title: str, table: dict) -> None:
+    print(title)
+    for k, row in table.items():
+        print(f"  {k:5d}  " + " ".join(f"{r:13.3f}" for r in row))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,22 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, spec, score, sha, is_teacher in networks:
         values = {k: score(windows[k]) for k in shifts}
         names = [o.name for o in spec.outputs]
-        moved = {k: [_pearson(values[k][:, j], values[0][:, j]) for j in range(len(names))] for k in shifts}
+        moved = _correlations(values, {k: values[0] for k in shifts})
         entry = {"outputs": names, "r_vs_unmoved": moved}
-        print(f"\n{name}: r against the unmoved window")
-        print("  shift  " + " ".join(f"{n[:13]:>13s}" for n in names))
-        for k in shifts:
-            print(f"  {k:5d}  " + " ".join(f"{r:13.3f}" for r in moved[k]))
+        _print_rows(f"\n{name}: r against the unmoved window\n  shift  " + " ".join(f"{n[:13]:>13s}" for n in names),
+                    moved)
         if is_teacher:
             teachers.setdefault(sha, (name, values))
         elif teachers:
             teacher_name, reference = teachers.get(sha) or next(iter(teachers.values()))
-            agree = {k: [_pearson(values[k][:, j], reference[k][:, j]) for j in range(len(names))] for k in shifts}
+            agree = _correlations(values, reference)
             entry["teacher"] = teacher_name
             entry["r_vs_teacher"] = agree
-            print(f"  r against {teacher_name} at the same shift")
-            for k in shifts:
-                print(f"  {k:5d}  " + " ".join(f"{r:13.3f}" for r in agree[k]))
+            _print_rows(f"  r against {teacher_name} at the same shift", agree)
         results["networks"][name] = entry
 
     if args.json:

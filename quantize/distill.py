@@ -65,6 +65,7 @@ from anyecg_edge.preprocess import PREPROCESSING_VERSION, PreprocessConfig
 from .augment import AugmentConfig, augment_segment, center_window
 from .checkpoint import CheckpointError, Teacher, load_teacher
 from .corpus import CorpusError, RecordEntry, discover, load_segments, preprocess_windows, shard
+from .metrics import pearson_r
 from .settings import checked_fields
 from .student import DEFAULT_PRESET, Student, StudentConfig, count_macs, count_params, preset
 
@@ -229,17 +230,10 @@ def teacher_outputs(teacher: nn.Module, windows: np.ndarray, batch_size: int = 3
     return np.concatenate(outs), np.concatenate(feats)
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.size < 2 or a.std() == 0 or b.std() == 0:
-        return math.nan
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def agreement(teacher_values: np.ndarray, student_values: np.ndarray, spec: LabelSpec) -> dict:
     """Per output: Pearson r and MAE between teacher and student values."""
     return {
-        o.name: {"pearson_r": _pearson(teacher_values[:, j], student_values[:, j]),
+        o.name: {"pearson_r": pearson_r(teacher_values[:, j], student_values[:, j]),
                  "mae": float(np.mean(np.abs(teacher_values[:, j] - student_values[:, j])))}
         for j, o in enumerate(spec.outputs)
     }

@@ -54,6 +54,7 @@ from anyecg_edge import __version__
 from anyecg_edge.errors import AnyECGError
 from anyecg_edge.preprocess import PREPROCESSING_VERSION, TARGET_FS, WINDOW_SAMPLES, PreprocessConfig
 
+from .metrics import pearson_r
 from .settings import checked_fields
 
 __all__ = [
@@ -368,12 +369,6 @@ def int8_convert(saved_model: str, calibration_npy: str, out: str) -> None:
     Path(out).write_bytes(converter.convert())
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if a.size < 2 or np.std(a) == 0 or np.std(b) == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def _metadata(bundle, int8_bytes: bytes, calibration_info: dict, fidelity: dict, config: ExportConfig) -> dict:
     from firmware_bridge.tflite_file import read_io_tensors
 
@@ -540,7 +535,7 @@ def export(
         for j, output in enumerate(bundle.label_spec.outputs):
             a, b = float_values[:, j], int8_values[:, j]
             per_output[output.name] = {
-                "pearson_r": _pearson(a, b),
+                "pearson_r": pearson_r(a, b),
                 "max_abs_error": float(np.max(np.abs(a - b))),
                 "mean_abs_error": float(np.mean(np.abs(a - b))),
                 "unit": output.unit,
