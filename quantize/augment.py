@@ -14,6 +14,13 @@ ones it will be given.
 * **polarity**: a watch worn on the other wrist or a chest strap put on the other way
   round reverses the lead, so the window is negated (off unless ``invert_p`` > 0).
 
+:func:`mix_segments` adds one more kind of window for distillation: two records mixed,
+``w * a + (1 - w) * b`` at equal power, then augmented. No wearable records such a thing;
+it asks the teacher about inputs *between* the recordings of a small corpus, so the
+student learns the teacher's function there too, not only at the recordings themselves
+(function matching: Beyer L. et al., Knowledge distillation: a good teacher is patient
+and consistent. CVPR 2022).
+
 Every draw comes from the ``numpy.random.Generator`` the caller passes, so a seed fixes
 the result.
 """
@@ -29,7 +36,7 @@ from anyecg_edge.preprocess import TARGET_FS, WINDOW_SAMPLES
 
 from .settings import checked_fields
 
-__all__ = ["AugmentConfig", "augment_segment", "center_window"]
+__all__ = ["AugmentConfig", "augment_segment", "center_window", "mix_segments"]
 
 
 @dataclass(frozen=True)
@@ -154,3 +161,22 @@ def augment_segment(
     if config.invert_p and rng.random() < config.invert_p:
         w = -w
     return w
+
+
+def mix_segments(
+    segment: np.ndarray, partner: np.ndarray, rng: np.random.Generator, config: AugmentConfig = AugmentConfig(),
+    samples: int = WINDOW_SAMPLES, min_weight: float = 0.5, mains_hz: float = 50.0,
+) -> np.ndarray:
+    """One augmented raw window of ``segment`` mixed with ``partner`` (1-D, same rate).
+
+    The partner is scaled to the segment's standard deviation, the two are mixed with the
+    segment's weight ``w`` drawn uniformly from ``[min_weight, 1]``, and the mixture is
+    augmented like any segment (:func:`augment_segment`).
+    """
+    a = np.asarray(segment, dtype=np.float64).reshape(-1)
+    b = np.asarray(partner, dtype=np.float64).reshape(-1)
+    n = min(a.shape[0], b.shape[0])
+    a, b = a[:n], b[:n]
+    weight = rng.uniform(min_weight, 1.0)
+    mixed = weight * a + (1 - weight) * (b - b.mean()) * (a.std() / max(b.std(), 1e-9))
+    return augment_segment(mixed, rng, config, samples, mains_hz)

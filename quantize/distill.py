@@ -6,10 +6,12 @@ The steps, in order (:func:`distill`):
    a training part and a held-out part (cohort ``val`` records, else a seeded fraction);
    each rank takes every ``world``-th record;
 2. **teacher cache**: every rank cuts its records into raw segments and writes one shard
-   with, per segment, the clean window and ``augment_copies`` augmented ones (raw signal
-   augmented, *then* canonically preprocessed), the teacher's outputs and pooled features
-   for each, and the labels where the corpus has them. Shards are keyed by the teacher's
-   hash and every setting that changes them, so a resumed or repeated run reuses them.
+   with, per segment, the clean window, ``augment_copies`` augmented ones (raw signal
+   augmented, *then* canonically preprocessed) and, for training segments, ``mix_copies``
+   mixed with another training segment (:func:`quantize.augment.mix_segments`), the
+   teacher's outputs and pooled features for each, and the labels where the corpus has
+   them (none for a mixture). Shards are keyed by the teacher's hash and every setting
+   that changes them, so a resumed or repeated run reuses them.
    Running the teacher once per window and training many epochs on the cached targets
    costs a fraction of on-the-fly targets (see ``docs/shrink.md`` for the measurement);
 3. **targets**: every output is standardised, ``z = (t - mean) / std`` over the training
@@ -62,7 +64,7 @@ from anyecg_edge.errors import AnyECGError, AnyECGWarning
 from anyecg_edge.labels import LabelSpec
 from anyecg_edge.preprocess import PREPROCESSING_VERSION, PreprocessConfig
 
-from .augment import AugmentConfig, augment_segment, center_window
+from .augment import AugmentConfig, augment_segment, center_window, mix_segments
 from .checkpoint import CheckpointError, Teacher, load_teacher
 from .corpus import CorpusError, RecordEntry, discover, load_segments, preprocess_windows, shard
 from .metrics import pearson_r
@@ -107,6 +109,8 @@ class DistillConfig:
     hint_weight: float = 0.0
     label_weight: float = 0.0
     augment_copies: int = 2
+    mix_copies: int = 0
+    mix_min: float = 0.5
     augment: dict = field(default_factory=dict)
     hop_s: float = 5.0
     max_per_record: int | None = 30
@@ -126,8 +130,10 @@ class DistillConfig:
             raise ValueError("lr and temperature must be positive")
         if min(self.logit_weight, self.hint_weight, self.label_weight, self.weight_decay) < 0:
             raise ValueError("loss weights and weight_decay must be >= 0")
-        if self.augment_copies < 0 or self.projections < 0:
-            raise ValueError("augment_copies and projections must be >= 0")
+        if min(self.augment_copies, self.mix_copies, self.projections) < 0:
+            raise ValueError("augment_copies, mix_copies and projections must be >= 0")
+        if not 0 < self.mix_min <= 1:
+            raise ValueError("mix_min must be in (0, 1]")
         if not 0 <= self.val_fraction < 1 or not 0 <= self.warmup_fraction < 1:
             raise ValueError("val_fraction and warmup_fraction must be in [0, 1)")
         if self.max_per_record is not None and self.max_per_record < 1:
@@ -301,6 +307,7 @@ def cache_key(teacher_sha: str, entries: list[RecordEntry], config: DistillConfi
         "records": [(e.path, e.split) for e in entries],
         "augment": config.augment_config.to_dict(),
         "copies": config.augment_copies,
+        **({"mix": [config.mix_copies, config.mix_min]} if config.mix_copies else {}),
         "hop_s": config.hop_s,
         "max_per_record": config.max_per_record,
         "projections": config.projections,
@@ -324,29 +331,43 @@ def build_shard(
                              max_per_record=config.max_per_record, rng=rng, projections=config.projections)
     spec = teacher.label_spec
     labels = segments.targets(spec) if spec is not None else np.zeros((len(segments), 0))
-    raw, rec, aug = [], [], []
+    held_segment = np.array([segments.entries[r].path in held_out for r in segments.record_index], dtype=bool)
+    partners = np.nonzero(~held_segment)[0]
+    raw, rec, aug, mixed = [], [], [], []
     for i, segment in enumerate(segments.raw):
         raw.append(center_window(segment))
         rec.append(i)
         aug.append(False)
+        mixed.append(False)
         for _ in range(config.augment_copies):
             raw.append(augment_segment(segment, rng, augment, mains_hz=config.mains_hz))
             rec.append(i)
             aug.append(True)
+            mixed.append(False)
+        if held_segment[i]:
+            continue
+        for _ in range(config.mix_copies):
+            raw.append(mix_segments(segment, segments.raw[rng.choice(partners)], rng, augment,
+                                    min_weight=config.mix_min, mains_hz=config.mains_hz))
+            rec.append(i)
+            aug.append(True)
+            mixed.append(True)
     t0 = time.perf_counter()
     windows = preprocess_windows(np.asarray(raw), pre) if raw else np.zeros((0, 1, 5000), np.float32)
     t1 = time.perf_counter()
     outputs, features = teacher_outputs(teacher.model, windows, config.teacher_batch)
     t2 = time.perf_counter()
     rec = np.asarray(rec, dtype=np.int64)
-    held = np.array([segments.entries[segments.record_index[i]].path in held_out for i in rec], dtype=bool)
+    held = held_segment[rec]
+    targets = labels[rec].astype(np.float32)
+    targets[np.asarray(mixed, dtype=bool)] = np.nan  # a mixture has no ground truth
     log(f"rank {rank}: {len(segments)} segments -> {len(windows)} windows; preprocessing "
         f"{len(windows) / max(t1 - t0, 1e-9):.0f}/s, teacher {len(windows) / max(t2 - t1, 1e-9):.1f}/s")
     return {
         "windows": windows[:, 0].astype(np.float16),
         "teacher": outputs.astype(np.float32),
         "features": features.astype(np.float16),
-        "labels": labels[rec].astype(np.float32),
+        "labels": targets,
         "augmented": np.asarray(aug, dtype=bool),
         "held_out": held,
         "seconds": np.array([t1 - t0, t2 - t1]),

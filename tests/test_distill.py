@@ -14,7 +14,7 @@ import torch
 from anyecg_edge.errors import AnyECGWarning
 from anyecg_edge.labels import LabelSpec
 from anyecg_edge.preprocess import WINDOW_SAMPLES
-from quantize.augment import AugmentConfig, augment_segment, center_window
+from quantize.augment import AugmentConfig, augment_segment, center_window, mix_segments
 from anyecg_edge.records import read_record
 from quantize.corpus import (
     CorpusError,
@@ -65,6 +65,22 @@ def test_reversed_lead_negates_the_window_and_leaves_the_other_draws_alone():
                            wander_p=0, noise_p=0, mains_p=0)
     signs = [np.sign(augment_segment(segment, rng, config) @ center_window(segment)) for _ in range(400)]
     assert 0.15 < signs.count(-1) / len(signs) < 0.35
+
+
+def test_a_mixture_leans_to_its_own_segment_at_equal_power():
+    quiet = AugmentConfig(rate_jitter=0, max_shift_s=0, scale_range=(1, 1), wander_p=0, noise_p=0, mains_p=0)
+    t = np.arange(WINDOW_SAMPLES + 2 * quiet.margin_samples) / 500
+    own, partner = np.sin(2 * np.pi * 1.1 * t), 300 * np.sin(2 * np.pi * 7.3 * t) + 50
+    for seed in range(20):
+        out = mix_segments(own, partner, np.random.default_rng(seed), quiet)
+        # out = w * own + (1 - w) * partner scaled to own's power, with w in [0.5, 1]
+        w_own, w_partner = np.linalg.lstsq(
+            np.stack([center_window(own), center_window((partner - 50) / 300)], axis=1), out, rcond=None)[0]
+        assert 0.5 <= w_own <= 1 and w_partner == pytest.approx(1 - w_own, abs=1e-6)
+    np.testing.assert_array_equal(mix_segments(own, partner, np.random.default_rng(1)),
+                                  mix_segments(own, partner, np.random.default_rng(1)))
+    only_own = mix_segments(own, partner, np.random.default_rng(2), quiet, min_weight=1.0)
+    np.testing.assert_allclose(only_own, center_window(own), atol=1e-9)
 
 
 def test_augment_short_segment_never_reads_past_the_end():
@@ -204,6 +220,24 @@ def test_cache_shard_labels_follow_each_window_to_its_record():
     assert np.isfinite(data["labels"][-per_segment:]).all()
 
 
+def test_mixed_windows_come_from_training_records_only_and_carry_no_labels():
+    entries = discover([tiny_cohort()], split="train")[:2] + discover([tiny_cohort()], split="val")[:1]
+    held = {entries[-1].path}
+    config = DistillConfig.from_dict(distill_settings(max_per_record=2, augment_copies=1, mix_copies=2))
+    data = build_shard(load_teacher(tiny_teacher()), entries, held, config, rank=0, log=lambda _m: None)
+    plain = build_shard(load_teacher(tiny_teacher()), entries, held,
+                        DistillConfig.from_dict(distill_settings(max_per_record=2, augment_copies=1)), rank=0,
+                        log=lambda _m: None)
+    margin = config.augment_config.margin_samples
+    segments = [len(load_segments([e], margin=margin, hop_s=config.hop_s, max_per_record=2)) for e in entries]
+    # Training segments: clean + 1 augmented + 2 mixed; held-out segments are never mixed.
+    assert len(data["windows"]) == 4 * sum(segments[:2]) + 2 * segments[2]
+    assert data["held_out"].sum() == plain["held_out"].sum() == 2 * segments[2]
+    mixed = data["augmented"] & np.isnan(data["labels"]).all(axis=1)
+    assert mixed.sum() == 2 * sum(segments[:2]) and not (mixed & data["held_out"]).any()
+    assert np.isfinite(data["labels"][~mixed]).all()
+
+
 def test_distill_writes_a_loadable_student_and_resumes():
     bundle = load_student(tiny_student())
     assert bundle.config.n_outputs == 5
@@ -241,6 +275,8 @@ def test_bad_settings_are_refused():
         DistillConfig.from_dict({"epoch": 3})
     with pytest.raises(ValueError):
         DistillConfig(augment={"rate_jitter": 0.9})
+    with pytest.raises(ValueError, match="mix_min"):
+        DistillConfig(mix_copies=1, mix_min=0.0)
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ DESCRIPTION = """\
 Learns a small 1-D CNN student from a Net1D teacher on unlabeled ECG: every record of
 --data (WFDB folders, .npy records, .npz shards, cohort folders with labs.csv) is cut into
 10 s windows, augmented as a wearable sees it (rate jitter, shift, gain, baseline wander,
-noise, mains hum), canonically preprocessed and labelled by the teacher once (cached in
-OUT/cache); the student then matches the teacher per output (soft-target BCE with
+noise, mains hum), optionally mixed with another record (--mix-copies), canonically
+preprocessed and labelled by the teacher once (cached in OUT/cache); the student then matches the teacher per output (soft-target BCE with
 temperature for binary outputs, MSE on standardised values for regression), optionally with
 a feature hint and a ground-truth term.
 
@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hint-weight", type=float, help="weight of the pooled-feature hint (0 = off)")
     parser.add_argument("--label-weight", type=float, help="weight of the ground-truth term where labels exist")
     parser.add_argument("--augment-copies", type=int, help="augmented windows per segment in the cache")
+    parser.add_argument("--mix-copies", type=int,
+                        help="windows per training segment mixed with another training segment (weight 0.5-1 "
+                             "on its own, equal power), augmented and labelled by the teacher; they teach the "
+                             "student the teacher's answers between the recordings of a small corpus")
     parser.add_argument("--max-per-record", type=int, help="segments per record at most")
     parser.add_argument("--projections", type=int,
                         help="extra frontal-plane leads (random axes, -30 to 90 degrees) per record with leads I and II")
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             recipe = json.load(handle)
         settings.update(recipe.get("distill", recipe))
     for key in ("student_preset", "epochs", "batch_size", "lr", "temperature", "hint_weight", "label_weight",
-                "augment_copies", "max_per_record", "projections", "seed"):
+                "augment_copies", "mix_copies", "max_per_record", "projections", "seed"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
