@@ -11,9 +11,10 @@ Learns a small 1-D CNN student from a Net1D teacher on unlabeled ECG: every reco
 --data (WFDB folders, .npy records, .npz shards, cohort folders with labs.csv) is cut into
 10 s windows, augmented as a wearable sees it (rate jitter, shift, gain, baseline wander,
 noise, mains hum), optionally mixed with another record (--mix-copies), canonically
-preprocessed and labelled by the teacher once (cached in OUT/cache); the student then matches the teacher per output (soft-target BCE with
-temperature for binary outputs, MSE on standardised values for regression), optionally with
-a feature hint and a ground-truth term.
+preprocessed and labelled by the teacher once (cached in OUT/cache); the student then
+matches the teacher per output (soft-target BCE with temperature for binary outputs, MSE
+on standardised values for regression), optionally with a feature hint and a ground-truth
+term.
 
 Writes OUT/student.pt (the input of 'anyecg-edge export'), OUT/distill.json and a
 resumable OUT/checkpoint.pt.
