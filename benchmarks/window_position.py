@@ -25,8 +25,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 SHIFTS = (0, 4, 16, 64, 128, 192, 256)
 
@@ -133,16 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         import matplotlib.pyplot as plt
 
         first = next(iter(results["networks"].values()))["outputs"]
-        fig, axes = plt.subplots(1, len(first), figsize=(3.2 * len(first), 3.2), sharey=True)
-        for j, (ax, output) in enumerate(zip(np.atleast_1d(axes), first)):
+        fig, axes = plt.subplots(1, len(first), figsize=(3.2 * len(first), 3.2), sharey=True, squeeze=False)
+        axes = axes[0]
+        for j, (ax, output) in enumerate(zip(axes, first)):
             for name, entry in results["networks"].items():
                 label = "/".join(Path(name).parts[-2:])
                 ax.plot(shifts, [entry["r_vs_unmoved"][k][j] for k in shifts], marker="o", label=label)
             ax.set_title(output)
             ax.set_xlabel("shift (samples at 500 Hz)")
             ax.grid(alpha=0.3)
-        np.atleast_1d(axes)[0].set_ylabel("r against the unmoved window")
-        np.atleast_1d(axes)[0].legend(fontsize=7)
+        axes[0].set_ylabel("r against the unmoved window")
+        axes[0].legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(args.plot, dpi=110)
         print(f"\nplot: {args.plot}")

@@ -333,34 +333,25 @@ def build_shard(
     labels = segments.targets(spec) if spec is not None else np.zeros((len(segments), 0))
     held_segment = np.array([segments.entries[r].path in held_out for r in segments.record_index], dtype=bool)
     partners = np.nonzero(~held_segment)[0]
-    raw, rec, aug, mixed = [], [], [], []
+    raw, rec, kind = [], [], []  # kind per window: 0 clean, 1 augmented, 2 mixed
     for i, segment in enumerate(segments.raw):
-        raw.append(center_window(segment))
-        rec.append(i)
-        aug.append(False)
-        mixed.append(False)
-        for _ in range(config.augment_copies):
-            raw.append(augment_segment(segment, rng, augment, mains_hz=config.mains_hz))
-            rec.append(i)
-            aug.append(True)
-            mixed.append(False)
-        if held_segment[i]:
-            continue
-        for _ in range(config.mix_copies):
-            raw.append(mix_segments(segment, segments.raw[rng.choice(partners)], rng, augment,
-                                    min_weight=config.mix_min, mains_hz=config.mains_hz))
-            rec.append(i)
-            aug.append(True)
-            mixed.append(True)
+        own = [center_window(segment)]
+        own += [augment_segment(segment, rng, augment, mains_hz=config.mains_hz) for _ in range(config.augment_copies)]
+        kind += [0] + [1] * config.augment_copies
+        if not held_segment[i]:
+            own += [mix_segments(segment, segments.raw[rng.choice(partners)], rng, augment,
+                                 min_weight=config.mix_min, mains_hz=config.mains_hz) for _ in range(config.mix_copies)]
+            kind += [2] * config.mix_copies
+        raw += own
+        rec += [i] * len(own)
     t0 = time.perf_counter()
     windows = preprocess_windows(np.asarray(raw), pre) if raw else np.zeros((0, 1, 5000), np.float32)
     t1 = time.perf_counter()
     outputs, features = teacher_outputs(teacher.model, windows, config.teacher_batch)
     t2 = time.perf_counter()
-    rec = np.asarray(rec, dtype=np.int64)
-    held = held_segment[rec]
+    rec, kind = np.asarray(rec, dtype=np.int64), np.asarray(kind)
     targets = labels[rec].astype(np.float32)
-    targets[np.asarray(mixed, dtype=bool)] = np.nan  # a mixture has no ground truth
+    targets[kind == 2] = np.nan  # a mixture has no ground truth
     log(f"rank {rank}: {len(segments)} segments -> {len(windows)} windows; preprocessing "
         f"{len(windows) / max(t1 - t0, 1e-9):.0f}/s, teacher {len(windows) / max(t2 - t1, 1e-9):.1f}/s")
     return {
@@ -368,8 +359,8 @@ def build_shard(
         "teacher": outputs.astype(np.float32),
         "features": features.astype(np.float16),
         "labels": targets,
-        "augmented": np.asarray(aug, dtype=bool),
-        "held_out": held,
+        "augmented": kind > 0,
+        "held_out": held_segment[rec],
         "seconds": np.array([t1 - t0, t2 - t1]),
     }
 

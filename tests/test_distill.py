@@ -224,10 +224,10 @@ def test_mixed_windows_come_from_training_records_only_and_carry_no_labels():
     entries = discover([tiny_cohort()], split="train")[:2] + discover([tiny_cohort()], split="val")[:1]
     held = {entries[-1].path}
     config = DistillConfig.from_dict(distill_settings(max_per_record=2, augment_copies=1, mix_copies=2))
-    data = build_shard(load_teacher(tiny_teacher()), entries, held, config, rank=0, log=lambda _m: None)
-    plain = build_shard(load_teacher(tiny_teacher()), entries, held,
-                        DistillConfig.from_dict(distill_settings(max_per_record=2, augment_copies=1)), rank=0,
-                        log=lambda _m: None)
+    teacher = load_teacher(tiny_teacher())
+    data = build_shard(teacher, entries, held, config, rank=0, log=lambda _m: None)
+    unmixed = DistillConfig.from_dict(distill_settings(max_per_record=2, augment_copies=1))
+    plain = build_shard(teacher, entries, held, unmixed, rank=0, log=lambda _m: None)
     margin = config.augment_config.margin_samples
     segments = [len(load_segments([e], margin=margin, hop_s=config.hop_s, max_per_record=2)) for e in entries]
     # Training segments: clean + 1 augmented + 2 mixed; held-out segments are never mixed.
