@@ -24,6 +24,9 @@ A record with limb leads I and II can also give *frontal-plane projections*
 frontal vector seen along a random axis between aVL (-30 degrees) and aVF (+90 degrees),
 :func:`frontal_projection`. A wearable's "lead I" depends on where the electrodes sit, so
 one twelve-lead recording then stands for several plausible wearable leads of that heart.
+``extra_leads`` names further leads to take from a record as signals of their own (the chest
+leads V1-V6 of a twelve-lead recording, the second lead of a Holter recording): a chest strap
+or patch sees the heart much as a chest lead does.
 
 Records, not segments, are the unit of sharding across ranks (:func:`shard`) and of the
 train/held-out split, so windows of one recording never straddle two shards or splits.
@@ -217,12 +220,16 @@ def shard(entries: list, rank: int, world: int) -> list:
 
 def pick_lead(record: Record, preference=LEAD_PREFERENCE) -> np.ndarray:
     """The first preferred lead the record has (by name), else its first channel."""
+    return record.signal[_lead_index(record, preference)]
+
+
+def _lead_index(record: Record, preference) -> int:
     names = [normalise_lead_name(n) for n in record.leads]
     for wanted in preference:
         key = normalise_lead_name(wanted)
         if key in names:
-            return record.signal[names.index(key)]
-    return record.signal[0]
+            return names.index(key)
+    return 0
 
 
 def record_targets(spec: LabelSpec, entries: list[RecordEntry]) -> np.ndarray:
@@ -260,6 +267,7 @@ def frontal_projection(lead_i: np.ndarray, lead_ii: np.ndarray, degrees: float) 
 
 def _read_signals(
     entry: RecordEntry, lead_preference, projections: int = 0, rng: np.random.Generator | None = None,
+    extra_leads: tuple[str, ...] = (),
 ) -> list[tuple[np.ndarray, float]]:
     if entry.kind == "npz":
         try:
@@ -270,13 +278,17 @@ def _read_signals(
         signal = signal.reshape(-1, signal.shape[-1])
         return [(row, fs) for row in signal]
     record = read_record(entry.path, fs=entry.fs)
-    signals = [(pick_lead(record, lead_preference), record.fs)]
+    chosen = _lead_index(record, lead_preference)
+    signals = [(record.signal[chosen], record.fs)]
     names = [normalise_lead_name(n) for n in record.leads]
     if projections and "I" in names and "II" in names:
         lead_i, lead_ii = record.signal[names.index("I")], record.signal[names.index("II")]
         rng = rng if rng is not None else np.random.default_rng(0)
         for degrees in rng.uniform(*PROJECTION_AXES, size=projections):
             signals.append((frontal_projection(lead_i, lead_ii, degrees), record.fs))
+    for name in dict.fromkeys(normalise_lead_name(n) for n in extra_leads):
+        if name in names and names.index(name) != chosen:
+            signals.append((record.signal[names.index(name)], record.fs))
     return signals
 
 
@@ -288,6 +300,7 @@ def load_segments(
     lead_preference=LEAD_PREFERENCE,
     rng: np.random.Generator | None = None,
     projections: int = 0,
+    extra_leads: tuple[str, ...] = (),
 ) -> Segments:
     """Cut the records into raw segments of ``WINDOW_SAMPLES + 2 * margin`` at 500 Hz.
 
@@ -295,7 +308,9 @@ def load_segments(
     window stays real signal as far as the record reaches). With ``max_per_record`` a longer
     record contributes that many segments, drawn with ``rng`` (evenly spaced without it).
     With ``projections`` a record that has leads I and II adds that many frontal-plane
-    projections at random axes (:func:`frontal_projection`), each cut like the lead itself.
+    projections at random axes (:func:`frontal_projection`), each cut like the lead itself,
+    and each lead named in ``extra_leads`` that the record has (besides the one chosen) is cut
+    the same way.
     Unreadable records are skipped with an :class:`AnyECGWarning`.
     """
     length = WINDOW_SAMPLES + 2 * margin
@@ -304,7 +319,7 @@ def load_segments(
     index: list[int] = []
     for i, entry in enumerate(entries):
         try:
-            signals = _read_signals(entry, lead_preference, projections, rng)
+            signals = _read_signals(entry, lead_preference, projections, rng, tuple(extra_leads))
         except (RecordError, PreprocessingError) as exc:
             warnings.warn(f"skipping record: {exc}", AnyECGWarning, stacklevel=2)
             continue

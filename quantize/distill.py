@@ -115,6 +115,7 @@ class DistillConfig:
     hop_s: float = 5.0
     max_per_record: int | None = 30
     projections: int = 0
+    extra_leads: tuple[str, ...] = ()
     max_train_windows: int | None = None
     val_fraction: float = 0.1
     splits: tuple[str, ...] = ("train", "val")
@@ -124,6 +125,7 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "splits", tuple(self.splits))
+        object.__setattr__(self, "extra_leads", tuple(self.extra_leads))
         if self.epochs < 1 or self.batch_size < 1 or self.teacher_batch < 1:
             raise ValueError("epochs, batch_size and teacher_batch must be at least 1")
         if self.lr <= 0 or self.temperature <= 0:
@@ -160,6 +162,7 @@ class DistillConfig:
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
         data["splits"] = list(self.splits)
+        data["extra_leads"] = list(self.extra_leads)
         return data
 
     @classmethod
@@ -311,6 +314,7 @@ def cache_key(teacher_sha: str, entries: list[RecordEntry], config: DistillConfi
         "hop_s": config.hop_s,
         "max_per_record": config.max_per_record,
         "projections": config.projections,
+        **({"extra_leads": list(config.extra_leads)} if config.extra_leads else {}),
         "mains_hz": config.mains_hz,
         "seed": config.seed,
         "preprocessing": PREPROCESSING_VERSION,
@@ -328,7 +332,8 @@ def build_shard(
     augment = config.augment_config
     pre = PreprocessConfig(mains_hz=config.mains_hz)
     segments = load_segments(entries, margin=augment.margin_samples, hop_s=config.hop_s,
-                             max_per_record=config.max_per_record, rng=rng, projections=config.projections)
+                             max_per_record=config.max_per_record, rng=rng, projections=config.projections,
+                             extra_leads=config.extra_leads)
     spec = teacher.label_spec
     labels = segments.targets(spec) if spec is not None else np.zeros((len(segments), 0))
     held_segment = np.array([segments.entries[r].path in held_out for r in segments.record_index], dtype=bool)

@@ -26,7 +26,7 @@ from quantize.corpus import (
     shard,
 )
 from quantize.checkpoint import load_teacher
-from quantize.distill import DistillConfig, DistillError, build_shard, distill, distill_loss, load_student
+from quantize.distill import DistillConfig, DistillError, build_shard, cache_key, distill, distill_loss, load_student
 from quantize.student import preset
 
 from shrink_helpers import DATA, SPEC, distill_settings, tiny_cohort, tiny_student, tiny_teacher, workdir
@@ -136,6 +136,19 @@ def test_projections_add_leads_only_to_records_with_limb_leads():
     assert all(not np.allclose(projected.raw[k], plain.raw[0]) for k in (1, 2, 3))
     again = load_segments(twelve + single, max_per_record=1, projections=3, rng=np.random.default_rng(1))
     np.testing.assert_array_equal(again.raw, projected.raw)
+
+
+def test_extra_leads_add_each_named_lead_once():
+    twelve = discover([DATA / "cinc2021" / "E07500"])
+    single = discover([DATA / "cinc2017"])[:1]
+    record = read_record(DATA / "cinc2021" / "E07500")
+    lead = {name: record.signal[i] for i, name in enumerate(record.leads)}
+    # Lead I is the record's chosen lead already, V2 is named twice, X does not exist.
+    segments = load_segments(twelve + single, max_per_record=1, extra_leads=("V2", "v5", "I", "V2", "X"))
+    assert np.bincount(segments.record_index).tolist() == [3, 1]
+    np.testing.assert_allclose(segments.raw[0], lead["I"], atol=1e-5)
+    np.testing.assert_allclose(segments.raw[1], lead["V2"], atol=1e-5)
+    np.testing.assert_allclose(segments.raw[2], lead["V5"], atol=1e-5)
 
 
 def test_cohort_splits_and_targets():
@@ -280,6 +293,15 @@ def test_bad_settings_are_refused():
 
 
 @pytest.mark.slow
+def test_the_cache_key_follows_the_corpus_settings():
+    entries = discover([DATA / "cinc2021" / "E07500"])
+    plain = cache_key("sha", entries, DistillConfig())
+    assert cache_key("sha", entries, DistillConfig(projections=0, extra_leads=[])) == plain
+    assert len({plain, cache_key("sha", entries, DistillConfig(extra_leads=["V2"])),
+                cache_key("sha", entries, DistillConfig(mix_copies=1)),
+                cache_key("other", entries, DistillConfig())}) == 4
+
+
 def test_two_process_torchrun(tmp_path):
     recipe = tmp_path / "recipe.json"
     recipe.write_text(json.dumps({"distill": distill_settings(epochs=1, max_per_record=2, augment_copies=0)}))

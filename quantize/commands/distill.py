@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-per-record", type=int, help="segments per record at most")
     parser.add_argument("--projections", type=int,
                         help="extra frontal-plane leads (random axes, -30 to 90 degrees) per record with leads I and II")
+    parser.add_argument("--extra-leads", metavar="NAMES",
+                        help="more leads to take from multi-lead records as signals of their own, comma-separated "
+                             "(e.g. V1,V2,V3,V4,V5,V6: a chest strap or patch sees the heart much as a chest lead does)")
     parser.add_argument("--splits", help="cohort splits to learn from, comma-separated (default train,val)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--threads", type=int, help="torch threads per process (default 1: use processes for parallelism)")
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             settings[key] = value
     if args.splits:
         settings["splits"] = [s for s in args.splits.split(",") if s]
+    if args.extra_leads:
+        settings["extra_leads"] = [s.strip() for s in args.extra_leads.split(",") if s.strip()]
     try:
         config = DistillConfig.from_dict(settings)
     except (TypeError, ValueError) as exc:
