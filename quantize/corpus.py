@@ -220,11 +220,11 @@ def shard(entries: list, rank: int, world: int) -> list:
 
 def pick_lead(record: Record, preference=LEAD_PREFERENCE) -> np.ndarray:
     """The first preferred lead the record has (by name), else its first channel."""
-    return record.signal[_lead_index(record, preference)]
+    return record.signal[_lead_index([normalise_lead_name(n) for n in record.leads], preference)]
 
 
-def _lead_index(record: Record, preference) -> int:
-    names = [normalise_lead_name(n) for n in record.leads]
+def _lead_index(names: list[str], preference) -> int:
+    """Index of the first preferred lead among normalised ``names``, else 0."""
     for wanted in preference:
         key = normalise_lead_name(wanted)
         if key in names:
@@ -278,9 +278,9 @@ def _read_signals(
         signal = signal.reshape(-1, signal.shape[-1])
         return [(row, fs) for row in signal]
     record = read_record(entry.path, fs=entry.fs)
-    chosen = _lead_index(record, lead_preference)
-    signals = [(record.signal[chosen], record.fs)]
     names = [normalise_lead_name(n) for n in record.leads]
+    chosen = _lead_index(names, lead_preference)
+    signals = [(record.signal[chosen], record.fs)]
     if projections and "I" in names and "II" in names:
         lead_i, lead_ii = record.signal[names.index("I")], record.signal[names.index("II")]
         rng = rng if rng is not None else np.random.default_rng(0)
