@@ -29,6 +29,11 @@ The steps, in order (:func:`distill`):
    * optionally ``hint_weight`` times the squared error between a linear projection of the
      student's pooled features and the teacher's standardised pooled features,
    * optionally ``label_weight`` times the ground-truth loss where labels exist;
+   With ``ema_decay`` > 0 every rank also keeps an exponential moving average of the
+   student's weights, ``ema = decay * ema + (1 - decay) * w`` after every step; that
+   average, with its batch-norm statistics measured afresh on ``NORM_WINDOWS`` training
+   windows (running statistics gathered under moving weights do not fit averaged ones), is
+   the student scored and saved;
 5. after every epoch rank 0 scores the held-out windows (Pearson r and MAE per output,
    teacher vs student) and writes a resumable checkpoint atomically;
 6. rank 0 writes ``student.pt``: the student's weights and config, the label spec, the
@@ -37,11 +42,14 @@ The steps, in order (:func:`distill`):
 References:
     Hinton G., Vinyals O., Dean J. Distilling the knowledge in a neural network. 2015
     (temperature, ``T**2`` scaling). Romero A. et al. FitNets: hints for thin deep nets.
-    ICLR 2015 (feature hint through a learned projection).
+    ICLR 2015 (feature hint through a learned projection). Polyak B. T., Juditsky A. B.
+    Acceleration of stochastic approximation by averaging. SIAM J. Control Optim. 1992
+    (averaged weights).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -108,6 +116,7 @@ class DistillConfig:
     logit_weight: float = 1.0
     hint_weight: float = 0.0
     label_weight: float = 0.0
+    ema_decay: float = 0.0
     augment_copies: int = 2
     mix_copies: int = 0
     mix_min: float = 0.5
@@ -132,6 +141,8 @@ class DistillConfig:
             raise ValueError("lr and temperature must be positive")
         if min(self.logit_weight, self.hint_weight, self.label_weight, self.weight_decay) < 0:
             raise ValueError("loss weights and weight_decay must be >= 0")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError("ema_decay must be in [0, 1)")
         if min(self.augment_copies, self.mix_copies, self.projections) < 0:
             raise ValueError("augment_copies, mix_copies and projections must be >= 0")
         if not 0 < self.mix_min <= 1:
@@ -442,6 +453,28 @@ def distill_loss(
 # The run
 
 
+#: Training windows over which an averaged student's batch-norm statistics are measured.
+NORM_WINDOWS = 4096
+
+
+def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """``average = decay * average + (1 - decay) * model``, for weights and running statistics."""
+    with torch.no_grad():
+        for a, m in zip(average.state_dict().values(), model.state_dict().values()):
+            if a.is_floating_point():
+                a.lerp_(m, 1 - decay)
+            else:
+                a.copy_(m)
+
+
+def with_fresh_norm_stats(model: nn.Module, windows: torch.Tensor, batch_size: int = 256) -> nn.Module:
+    """A copy of ``model`` whose batch-norm statistics are measured on ``windows`` (n, samples)."""
+    model = copy.deepcopy(model)
+    batches = (windows[i : i + batch_size].float().unsqueeze(1) for i in range(0, len(windows), batch_size))
+    torch.optim.swa_utils.update_bn(batches, model)
+    return model.eval()
+
+
 def _teacher_info(teacher: Teacher) -> dict:
     return {
         "sha256": teacher.sha256,
@@ -563,6 +596,16 @@ def distill(
     z_t = torch.from_numpy(((cache["teacher"] - mean) / std).astype(np.float32))
     feat_t = torch.from_numpy(((cache["features"].astype(np.float32) - f_mean) / f_std).astype(np.float32))
     labels_t = torch.from_numpy(cache["labels"].astype(np.float32)) if cache["labels"].size else None
+    averaged = copy.deepcopy(student) if config.ema_decay else None
+    norm_idx = np.sort(np.random.default_rng(config.seed).choice(
+        train_idx, min(NORM_WINDOWS, len(train_idx)), replace=False))
+
+    def scored() -> nn.Module:
+        """The student to score and save: the last weights, or the average with fresh statistics."""
+        if averaged is None:
+            return student
+        return with_fresh_norm_stats(averaged, windows_t[norm_idx])
+
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(train_idx))
     sampler = torch.utils.data.distributed.DistributedSampler(
         dataset, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=True
@@ -596,6 +639,10 @@ def distill(
         net.load_state_dict(state["net"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if averaged is not None:
+            if "average" not in state:
+                raise DistillError(f"resume: {ckpt_path} was written without ema_decay; resume with the same settings")
+            averaged.load_state_dict(state["average"])
         start_epoch, history = int(state["epoch"]), json.loads(state["history"])
         generator.set_state(state["generator"])
         say(f"resume: from epoch {start_epoch} of {config.epochs}")
@@ -621,6 +668,8 @@ def distill(
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if averaged is not None:
+                update_average(averaged, student, config.ema_decay)
             n_batches += 1
             train_windows += len(batch_idx) * ctx.world
             for k, v in {"loss": float(loss.detach()), **parts}.items():
@@ -632,16 +681,19 @@ def distill(
         row = {"epoch": epoch + 1, "seconds": round(epoch_seconds, 2),
                **{k: round(v / max(1, n_batches), 6) for k, v in sums.items()}}
         if ctx.main and len(held_idx):
-            z = predict(student, cache["windows"][held_idx].astype(np.float32)[:, None])
+            z = predict(scored(), cache["windows"][held_idx].astype(np.float32)[:, None])
             fit = agreement(held_teacher, outputs_to_values(z * std + mean, spec), spec)
             row["held_out_pearson"] = {k: round(v["pearson_r"], 5) for k, v in fit.items()}
         history.append(row)
         say(f"epoch {epoch + 1}/{config.epochs}: " + json.dumps({k: v for k, v in row.items() if k != "epoch"}))
         if ctx.main:
+            state = {"net": net.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": json.dumps(history),
+                     "generator": generator.get_state(), "cache_key": key, "world": ctx.world}
+            if averaged is not None:
+                state["average"] = averaged.state_dict()
             with atomic_path(ckpt_path) as tmp:
-                torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": json.dumps(history),
-                            "generator": generator.get_state(), "cache_key": key, "world": ctx.world}, tmp)
+                torch.save(state, tmp)
         ctx.barrier()
 
     throughput = {
@@ -655,7 +707,7 @@ def distill(
     held_report = {}
     path = None
     if ctx.main:
-        student.eval()
+        student = scored().eval()
         if len(held_idx):
             z = predict(student, cache["windows"][held_idx].astype(np.float32)[:, None])
             held_report = agreement(held_teacher, outputs_to_values(z * std + mean, spec), spec)

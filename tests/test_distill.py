@@ -26,8 +26,18 @@ from quantize.corpus import (
     shard,
 )
 from quantize.checkpoint import load_teacher
-from quantize.distill import DistillConfig, DistillError, build_shard, cache_key, distill, distill_loss, load_student
-from quantize.student import preset
+from quantize.distill import (
+    DistillConfig,
+    DistillError,
+    build_shard,
+    cache_key,
+    distill,
+    distill_loss,
+    load_student,
+    update_average,
+    with_fresh_norm_stats,
+)
+from quantize.student import Student, preset
 
 from shrink_helpers import DATA, SPEC, distill_settings, tiny_cohort, tiny_student, tiny_teacher, workdir
 
@@ -268,6 +278,52 @@ def test_distill_writes_a_loadable_student_and_resumes():
     assert values.shape == (2, 5) and np.all(np.isfinite(values))
 
 
+def test_the_weight_average_moves_a_fraction_towards_the_student():
+    student = Student(preset("x0.5", 5))
+    student.train()(torch.randn(4, 1, WINDOW_SAMPLES))  # running statistics and a batch count
+    average = Student(preset("x0.5", 5))
+    before = {k: v.clone() for k, v in average.state_dict().items()}
+    update_average(average, student, 0.75)
+    for name, value in average.state_dict().items():
+        target = student.state_dict()[name]
+        if value.is_floating_point():
+            torch.testing.assert_close(value, 0.75 * before[name] + 0.25 * target)
+        else:
+            assert torch.equal(value, target), name
+    assert all(int(v) == 1 for k, v in average.state_dict().items() if k.endswith("num_batches_tracked"))
+
+
+def test_fresh_norm_stats_are_those_of_the_given_windows():
+    model = Student(preset("x0.5", 5)).eval()
+    windows = torch.randn(40, WINDOW_SAMPLES) * torch.linspace(0.5, 2.0, 40)[:, None] + 0.3
+    fresh = with_fresh_norm_stats(model, windows, batch_size=20)
+    with torch.no_grad():
+        stem = model.stem[0][0](windows.unsqueeze(1))
+    torch.testing.assert_close(fresh.stem[0][1].running_mean, stem.mean(dim=(0, 2)), rtol=1e-4, atol=1e-5)
+    assert not fresh.training
+    assert torch.equal(model.stem[0][1].running_mean, torch.zeros(8))  # the original is left alone
+
+
+def test_with_ema_decay_the_saved_student_is_the_weight_average(tmp_path):
+    settings = distill_settings(max_per_record=2, augment_copies=0, label_weight=0.0)
+    config = DistillConfig.from_dict({**settings, "ema_decay": 0.9})
+    result = distill(tiny_teacher(), [DATA], tmp_path / "ema", config, threads=1, log=lambda _m: None)
+    state = torch.load(tmp_path / "ema" / "checkpoint.pt", weights_only=True)
+    saved = load_student(result.path).model.state_dict()
+    raw = {k.removeprefix("student."): v for k, v in state["net"].items() if k.startswith("student.")}
+    assert saved.keys() == state["average"].keys() == raw.keys()
+    weights = [k for k in saved if "running" not in k and "num_batches" not in k]
+    assert all(torch.equal(saved[k], state["average"][k]) for k in weights)
+    assert not all(torch.equal(saved[k], raw[k]) for k in weights)
+    # Batch-norm statistics are measured afresh for the averaged weights.
+    assert not torch.equal(saved["stem.0.1.running_var"], state["average"]["stem.0.1.running_var"])
+    # A checkpoint written without the average cannot be resumed with one.
+    distill(tiny_teacher(), [DATA], tmp_path / "plain", DistillConfig.from_dict(settings), threads=1, log=lambda _m: None)
+    with pytest.raises(DistillError, match="^resume:.*ema_decay"):
+        distill(tiny_teacher(), [DATA], tmp_path / "plain", DistillConfig.from_dict({**settings, "epochs": 2, "ema_decay": 0.9}),
+                resume=True, threads=1, log=lambda _m: None)
+
+
 def test_teacher_that_does_not_match_the_label_spec(tmp_path):
     spec = LabelSpec.from_dict({"name": "one", "outputs": [{"name": "k", "kind": "regression", "unit": "mmol/L",
                                                              "definition": "potassium"}]})
@@ -290,6 +346,8 @@ def test_bad_settings_are_refused():
         DistillConfig(augment={"rate_jitter": 0.9})
     with pytest.raises(ValueError, match="mix_min"):
         DistillConfig(mix_copies=1, mix_min=0.0)
+    with pytest.raises(ValueError, match="ema_decay"):
+        DistillConfig(ema_decay=1.0)
 
 
 @pytest.mark.slow

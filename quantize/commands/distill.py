@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float)
     parser.add_argument("--hint-weight", type=float, help="weight of the pooled-feature hint (0 = off)")
     parser.add_argument("--label-weight", type=float, help="weight of the ground-truth term where labels exist")
+    parser.add_argument("--ema-decay", type=float,
+                        help="keep an exponential moving average of the student's weights with this decay per step "
+                             "(e.g. 0.999) and save the average (default 0: save the last weights)")
     parser.add_argument("--augment-copies", type=int, help="augmented windows per segment in the cache")
     parser.add_argument("--mix-copies", type=int,
                         help="windows per training segment mixed with another training segment (weight 0.5-1 "
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             recipe = json.load(handle)
         settings.update(recipe.get("distill", recipe))
     for key in ("student_preset", "epochs", "batch_size", "lr", "temperature", "hint_weight", "label_weight",
-                "augment_copies", "mix_copies", "max_per_record", "projections", "seed"):
+                "ema_decay", "augment_copies", "mix_copies", "max_per_record", "projections", "seed"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
