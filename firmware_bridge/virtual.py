@@ -14,7 +14,8 @@ connection at a time, and speaks one of two personalities byte for byte:
 
 The recording (mV or µV, any rate, one lead or several) is resampled with
 :func:`scipy.signal.resample_poly` to the device rate and replayed on a **body clock**
-that starts at the first stream start and runs ``speed`` times faster than wall time.
+that starts when the wearable is first used (a stream start, a time set or a heart-rate
+subscription) and runs ``speed`` times faster than wall time.
 Samples are taken from the body clock, so a reconnection after a pause skips the samples
 "recorded" meanwhile, exactly like a device worn during an outage, and timestamps say so.
 The recording repeats when it ends.
@@ -232,6 +233,7 @@ class VirtualWearable:
         self._rng = np.random.default_rng(self.faults.seed)
         self._session: _Session | None = None
         self._body_origin: float | None = None  # loop time of body second 0
+        self._faults_origin: float | None = None  # body second of the first stream start
         self._disconnect_done = False
         self._stall_done = False
         self.notifications_sent = 0
@@ -364,7 +366,7 @@ class VirtualWearable:
         """Samples ``[start, start + count)`` at ``rate`` with noise and lead-off applied, and the lead-off and saturation masks."""
         source = self.samples_uv(rate)
         values = np.take(source, np.arange(start, start + count), axis=0, mode="wrap").copy()
-        times = np.arange(start, start + count) / rate
+        times = np.arange(start, start + count) / rate - (self._faults_origin or 0.0)
         noisy = Faults.mask(self.faults.noise_bursts, times)
         if noisy.any():
             values[noisy] += self._rng.normal(0.0, self.faults.noise_uv, size=values[noisy].shape)
@@ -574,6 +576,8 @@ class VirtualWearable:
         rate = self._ecg_rate
         start = math.ceil(self._body_seconds() * rate)
         session_start = index = start
+        if self._faults_origin is None:
+            self._faults_origin = start / rate
         sequence = 0
         count = self._frame_samples(session.connection)
         disconnect_at = stall_at = None

@@ -199,6 +199,7 @@ async def test_ecgstream_session_faults_and_gap_accounting(air, cpsc):
         assert refused.status is es.ControlStatus.UNSUPPORTED_RATE
         await client.write_gatt_char(es.ECGSTREAM_CONTROL_UUID, bytes(es.ControlCommand(es.ControlOp.SET_TIME, unix_time_us=1_700_000_000_000_000)), response=True)
         assert (await replies.take(2))[1].ok
+        await asyncio.sleep(0.1)  # the clock runs from the time set; the stretches count from the stream start
         started = await start_ecgstream(client, replies, rate=250)
         assert started.ok and started.config.streaming and started.config.channels == 2
         received = await packets.take(14)
