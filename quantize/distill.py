@@ -596,15 +596,17 @@ def distill(
     z_t = torch.from_numpy(((cache["teacher"] - mean) / std).astype(np.float32))
     feat_t = torch.from_numpy(((cache["features"].astype(np.float32) - f_mean) / f_std).astype(np.float32))
     labels_t = torch.from_numpy(cache["labels"].astype(np.float32)) if cache["labels"].size else None
-    averaged = copy.deepcopy(student) if config.ema_decay else None
-    norm_idx = np.sort(np.random.default_rng(config.seed).choice(
-        train_idx, min(NORM_WINDOWS, len(train_idx)), replace=False))
+    averaged = norm_windows = None
+    if config.ema_decay:
+        averaged = copy.deepcopy(student)
+        norm_windows = windows_t[np.sort(np.random.default_rng(config.seed).choice(
+            train_idx, min(NORM_WINDOWS, len(train_idx)), replace=False))]
 
     def scored() -> nn.Module:
         """The student to score and save: the last weights, or the average with fresh statistics."""
         if averaged is None:
             return student
-        return with_fresh_norm_stats(averaged, windows_t[norm_idx])
+        return with_fresh_norm_stats(averaged, norm_windows)
 
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(train_idx))
     sampler = torch.utils.data.distributed.DistributedSampler(
