@@ -117,6 +117,7 @@ class DistillConfig:
     hint_weight: float = 0.0
     label_weight: float = 0.0
     ema_decay: float = 0.0
+    output_weights: dict = field(default_factory=dict)
     augment_copies: int = 2
     mix_copies: int = 0
     mix_min: float = 0.5
@@ -143,6 +144,9 @@ class DistillConfig:
             raise ValueError("loss weights and weight_decay must be >= 0")
         if not 0 <= self.ema_decay < 1:
             raise ValueError("ema_decay must be in [0, 1)")
+        bad = {k: v for k, v in self.output_weights.items() if not (isinstance(v, (int, float)) and v > 0)}
+        if bad:
+            raise ValueError(f"output_weights must be positive numbers, got {bad}")
         if min(self.augment_copies, self.mix_copies, self.projections) < 0:
             raise ValueError("augment_copies, mix_copies and projections must be >= 0")
         if not 0 < self.mix_min <= 1:
@@ -419,11 +423,16 @@ class _DistillNet(nn.Module):
 def distill_loss(
     z_student: torch.Tensor, z_teacher: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, binary: torch.Tensor,
     config: DistillConfig, hint: torch.Tensor | None = None, feat_teacher: torch.Tensor | None = None,
-    labels: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None, weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict]:
-    """The distillation loss on standardised outputs; returns (loss, parts)."""
+    """The distillation loss on standardised outputs; returns (loss, parts).
+
+    ``weights`` (one per output, default 1) scales each output's terms before they are averaged.
+    """
     parts: dict[str, torch.Tensor] = {}
-    sq = (z_student - z_teacher) ** 2
+    if weights is None:
+        weights = torch.ones_like(mean)
+    sq = (z_student - z_teacher) ** 2 * weights
     if (~binary).any():
         parts["regression"] = sq[:, ~binary].mean()
     if binary.any():
@@ -432,7 +441,7 @@ def distill_loss(
         t_logit = (z_teacher * std + mean)[:, binary]
         soft = F.binary_cross_entropy_with_logits(s_logit / t, torch.sigmoid(t_logit / t), reduction="none")
         floor = F.binary_cross_entropy_with_logits(t_logit / t, torch.sigmoid(t_logit / t), reduction="none")
-        parts["soft_bce"] = (soft - floor).mean() * t * t
+        parts["soft_bce"] = ((soft - floor) * weights[binary]).mean() * t * t
         if config.logit_weight:
             parts["logit"] = config.logit_weight * sq[:, binary].mean()
     if hint is not None and feat_teacher is not None and config.hint_weight:
@@ -444,7 +453,7 @@ def distill_loss(
             y = torch.where(known, labels, torch.zeros_like(labels))
             reg = ((value - y) / std) ** 2
             bce = F.binary_cross_entropy_with_logits(value, y.clamp(0, 1), reduction="none")
-            per = torch.where(binary, bce, reg)
+            per = torch.where(binary, bce, reg) * weights
             parts["labels"] = config.label_weight * per[known].mean()
     return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
 
@@ -532,6 +541,10 @@ def distill(
         raise DistillError("teacher: the label spec given does not match the teacher checkpoint's")
     n_out = len(spec)
     binary_np = np.array([o.is_binary for o in spec.outputs])
+    unknown = sorted(set(config.output_weights) - set(spec.names))
+    if unknown:
+        raise DistillError(f"settings: output_weights names {unknown}, not outputs of the teacher ({spec.names})")
+    weights_np = np.array([float(config.output_weights.get(name, 1.0)) for name in spec.names], dtype=np.float32)
 
     # 2. corpus
     try:
@@ -631,6 +644,7 @@ def distill(
     mean_t = torch.from_numpy(mean.astype(np.float32)).to(ctx.device)
     std_t = torch.from_numpy(std.astype(np.float32)).to(ctx.device)
     binary_t = torch.from_numpy(binary_np).to(ctx.device)
+    weights_t = torch.from_numpy(weights_np).to(ctx.device)
 
     ckpt_path = out / "checkpoint.pt"
     start_epoch, history = 0, []
@@ -664,7 +678,7 @@ def distill(
             loss, parts = distill_loss(
                 out_s, z_t[batch_idx].to(ctx.device), mean_t, std_t, binary_t, config,
                 hint=hint, feat_teacher=feat_t[batch_idx].to(ctx.device),
-                labels=labels_t[batch_idx].to(ctx.device) if labels_t is not None else None,
+                labels=labels_t[batch_idx].to(ctx.device) if labels_t is not None else None, weights=weights_t,
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

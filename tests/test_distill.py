@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from anyecg_edge.cli import main
 from anyecg_edge.errors import AnyECGWarning
 from anyecg_edge.labels import LabelSpec
 from anyecg_edge.preprocess import WINDOW_SAMPLES
@@ -222,6 +223,25 @@ def test_label_term_ignores_missing_labels():
     assert parts["labels"] == pytest.approx(float(torch.nn.functional.softplus(torch.tensor(0.0))), rel=1e-5)
 
 
+def test_an_output_weight_scales_that_outputs_terms_only():
+    config = DistillConfig(label_weight=1.0)
+    mean, std = torch.tensor([0.5, -1.0, 4.0]), torch.tensor([2.0, 1.5, 0.3])
+    binary = torch.tensor([True, True, False])
+    z = torch.randn(6, 3)
+    labels = torch.tensor([[1.0, 0.0, 4.5]] * 6)
+    plain, plain_parts = distill_loss(z, z, mean, std, binary, config, labels=labels)
+    ones, _ = distill_loss(z, z, mean, std, binary, config, labels=labels, weights=torch.ones(3))
+    assert float(ones) == pytest.approx(float(plain))
+    off = z.clone()
+    off[:, 1] += 0.7  # the student is off on the second binary output only
+    base, base_parts = distill_loss(off, z, mean, std, binary, config, labels=labels)
+    heavy, heavy_parts = distill_loss(off, z, mean, std, binary, config, labels=labels, weights=torch.tensor([1.0, 3.0, 1.0]))
+    for part in ("soft_bce", "logit"):
+        assert heavy_parts[part] == pytest.approx(3 * base_parts[part], rel=1e-5)
+    assert heavy_parts["regression"] == pytest.approx(base_parts["regression"])
+    assert float(heavy) > float(base)
+
+
 # --------------------------------------------------------------------------------------------
 # distillation
 
@@ -348,6 +368,18 @@ def test_bad_settings_are_refused():
         DistillConfig(mix_copies=1, mix_min=0.0)
     with pytest.raises(ValueError, match="ema_decay"):
         DistillConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match="output_weights"):
+        DistillConfig(output_weights={"hypocalcemia": 0})
+
+
+def test_an_output_weight_must_name_an_output_of_the_teacher(tmp_path, capsys):
+    config = DistillConfig.from_dict(distill_settings(output_weights={"calcium": 2.0}))
+    with pytest.raises(DistillError, match=r"^settings: output_weights names \['calcium'\]"):
+        distill(tiny_teacher(), [DATA], tmp_path / "out", config, threads=1, log=lambda _m: None)
+    assert not (tmp_path / "out").exists()
+    args = ["distill", "--teacher", str(tiny_teacher()), "--data", str(DATA), "--out", str(tmp_path / "cli")]
+    assert main([*args, "--output-weight", "hypocalcemia"]) == 1
+    assert "--output-weight takes NAME=WEIGHT, got 'hypocalcemia'" in capsys.readouterr().err
 
 
 @pytest.mark.slow

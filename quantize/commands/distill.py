@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema-decay", type=float,
                         help="keep an exponential moving average of the student's weights with this decay per step "
                              "(e.g. 0.999) and save the average (default 0: save the last weights)")
+    parser.add_argument("--output-weight", action="append", metavar="NAME=WEIGHT",
+                        help="scale one output's loss terms (repeatable; default 1 for every output), e.g. "
+                             "hypocalcemia=3 to follow the teacher more closely on that output")
     parser.add_argument("--augment-copies", type=int, help="augmented windows per segment in the cache")
     parser.add_argument("--mix-copies", type=int,
                         help="windows per training segment mixed with another training segment (weight 0.5-1 "
@@ -76,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
+    if args.output_weight:
+        settings["output_weights"] = {**settings.get("output_weights", {}), **_output_weights(args.output_weight)}
     if args.splits:
         settings["splits"] = [s for s in args.splits.split(",") if s]
     if args.extra_leads:
@@ -90,3 +95,19 @@ def run(args: argparse.Namespace) -> int:
     distill(args.teacher, args.data, args.out, config, label_spec=spec, resume=args.resume,
             threads=args.threads, trust=args.trust_checkpoint, cache_dir=args.cache)
     return 0
+
+
+def _output_weights(items: list[str]) -> dict[str, float]:
+    """``["hypocalcemia=3"]`` -> ``{"hypocalcemia": 3.0}``."""
+    from ..distill import DistillError
+
+    weights = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise DistillError(f"settings: --output-weight takes NAME=WEIGHT, got {item!r}")
+    return weights
