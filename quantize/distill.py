@@ -144,7 +144,8 @@ class DistillConfig:
             raise ValueError("loss weights and weight_decay must be >= 0")
         if not 0 <= self.ema_decay < 1:
             raise ValueError("ema_decay must be in [0, 1)")
-        bad = {k: v for k, v in self.output_weights.items() if not (isinstance(v, (int, float)) and v > 0)}
+        bad = {k: v for k, v in self.output_weights.items()
+               if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf}
         if bad:
             raise ValueError(f"output_weights must be positive numbers, got {bad}")
         if min(self.augment_copies, self.mix_copies, self.projections) < 0:

@@ -370,6 +370,8 @@ def test_bad_settings_are_refused():
         DistillConfig(ema_decay=1.0)
     with pytest.raises(ValueError, match="output_weights"):
         DistillConfig(output_weights={"hypocalcemia": 0})
+    with pytest.raises(ValueError, match="output_weights"):
+        DistillConfig(output_weights={"hypocalcemia": float("nan")})
 
 
 def test_an_output_weight_must_name_an_output_of_the_teacher(tmp_path, capsys):

@@ -105,9 +105,10 @@ def _output_weights(items: list[str]) -> dict[str, float]:
     for item in items:
         name, sep, value = item.partition("=")
         try:
-            weights[name.strip()] = float(value)
+            weight = float(value) if sep and name.strip() else None
         except ValueError:
-            sep = ""
-        if not sep or not name.strip():
+            weight = None
+        if weight is None:
             raise DistillError(f"settings: --output-weight takes NAME=WEIGHT, got {item!r}")
+        weights[name.strip()] = weight
     return weights
