@@ -28,6 +28,7 @@ __all__ = [
     "binary_report",
     "mae",
     "pearson_r",
+    "pearson_r_interval",
     "regression_report",
     "rmse",
     "sensitivity_specificity",
@@ -110,6 +111,45 @@ def pearson_r(y_true, y_pred) -> float:
     if y.size < 2 or np.ptp(y) == 0 or np.ptp(p) == 0:
         return math.nan
     return float(np.corrcoef(y, p)[0, 1])
+
+
+def pearson_r_interval(y_true, y_pred, groups, level: float = 0.95, draws: int = 2000,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of Pearson r that resamples whole groups (records), not values.
+
+    Windows cut from one recording are not independent: resampling them one by one would
+    make the interval too narrow. Each draw takes as many groups as there are, with
+    replacement, and every value of a drawn group as often as the group was drawn. Seeded, so
+    a report is reproducible; ``(nan, nan)`` with fewer than two groups.
+    """
+    y, p = _paired(y_true, y_pred)
+    g = np.asarray(groups).ravel()
+    if g.shape != y.shape:
+        raise ValueError(f"groups has {g.size} values, y_true {y.size}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie between 0 and 1, not {level}")
+    ids, index = np.unique(g, return_inverse=True)
+    if ids.size < 2:
+        return math.nan, math.nan
+    y, p = y - y.mean(), p - p.mean()  # centred: the weighted moments below stay exact
+    rng = np.random.default_rng(seed)
+    rs = []
+    for start in range(0, draws, 500):
+        counts = rng.multinomial(ids.size, np.full(ids.size, 1 / ids.size), size=min(500, draws - start))
+        w = counts[:, index].astype(np.float64)
+        n = w.sum(axis=1)
+        my, mp = w @ y / n, w @ p / n
+        cov = w @ (y * p) / n - my * mp
+        var_y, var_p = w @ (y * y) / n - my**2, w @ (p * p) / n - mp**2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rs.append(cov / np.sqrt(var_y * var_p))
+    r = np.concatenate(rs)
+    r = r[np.isfinite(r)]
+    if r.size == 0:
+        return math.nan, math.nan
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(r, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def binary_report(y_true, y_score, threshold: float = 0.5) -> dict:

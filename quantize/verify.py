@@ -13,7 +13,9 @@ teacher -> int8 and float32 -> int8 (binary outputs), MAE and r against the lab 
 (regression outputs), and calibration (expected calibration error in 10 bins and the Brier
 score for binary outputs; mean bias against the teacher for regression outputs). Every
 number is at the window level; record-level AUROC (mean of a record's window probabilities,
-as the runtime aggregates) is reported beside it.
+as the runtime aggregates) is reported beside it. The teacher-vs-int8 r comes with a 95 %
+bootstrap interval that resamples whole records (windows of one recording are not
+independent), so a reader can tell a real miss of a target from the luck of the sample.
 
 The targets (:class:`Targets`) are checked per output and set; plots are a scatter of teacher
 vs int8 per output, ROC curves and Bland-Altman plots for regression outputs.
@@ -124,6 +126,7 @@ def output_report(j: int, spec: LabelSpec, teacher: np.ndarray, fp32: np.ndarray
         "unit": output.unit,
         "windows": int(t.size),
         "pearson_teacher_int8": _r(metrics.pearson_r(t, q)),
+        "pearson_teacher_int8_ci95": [_r(v) for v in metrics.pearson_r_interval(t, q, record)],
         "mae_teacher_int8": _r(metrics.mae(t, q)),
         "pearson_teacher_float32": _r(metrics.pearson_r(t, f)),
         "pearson_float32_int8": _r(metrics.pearson_r(f, q)),
@@ -263,6 +266,11 @@ def _fmt(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def _interval(row: dict) -> str:
+    low, high = row.get("pearson_teacher_int8_ci95") or (None, None)
+    return "" if low is None or high is None else f" ({low:.3f}–{high:.3f})"
+
+
 def render_markdown(report: dict, image_prefix: str = "") -> str:
     """The report as markdown: one table per set, targets and plots."""
     t = report["targets"]
@@ -275,7 +283,8 @@ def render_markdown(report: dict, image_prefix: str = "") -> str:
         "",
         f"Targets: teacher-vs-int8 Pearson r ≥ {t['min_pearson']}, AUROC drop teacher→int8 ≤ {t['max_auroc_drop']}, "
         f"AUROC drop float32→int8 ≤ {t['max_int8_auroc_drop']}. All numbers are per 10 s window unless marked "
-        "\"record\" (mean of a record's window probabilities).",
+        "\"record\" (mean of a record's window probabilities). In brackets after r: its 95 % interval from "
+        "resampling whole records (bootstrap, 2,000 draws), since windows of one recording are not independent.",
         "",
     ]
     for name, block in report["sets"].items():
@@ -296,7 +305,8 @@ def render_markdown(report: dict, image_prefix: str = "") -> str:
             label_mae = (f"{_fmt(row.get('mae_teacher_label'), 3)} / {_fmt(row.get('mae_int8_label'), 3)}"
                          if "mae_teacher_label" in row else "–")
             lines.append(
-                f"| {out_name} ({row['unit']}) | {_fmt(row['pearson_teacher_int8'])} | {_fmt(row['mae_teacher_int8'])} "
+                f"| {out_name} ({row['unit']}) | {_fmt(row['pearson_teacher_int8'])}{_interval(row)} "
+                f"| {_fmt(row['mae_teacher_int8'])} "
                 f"| {_fmt(row['pearson_float32_int8'])} | {_fmt(row.get('auroc_teacher'))} | {_fmt(row.get('auroc_float32'))} "
                 f"| {_fmt(row.get('auroc_int8'))} | {_fmt(row.get('auroc_drop_teacher_int8'))} "
                 f"| {_fmt(row.get('auroc_drop_float32_int8'))} | {record} | {ece} | {label_mae} | {_fmt(row['pass'])} |"
@@ -432,7 +442,7 @@ def verify(
         }
         report["sets"][eval_set.name] = block
         log(f"{eval_set.name}: {block['windows']} windows; "
-            + ", ".join(f"{k} r={_fmt(v['pearson_teacher_int8'])}" for k, v in outputs.items())
+            + ", ".join(f"{k} r={_fmt(v['pearson_teacher_int8'])}{_interval(v)}" for k, v in outputs.items())
             + f" -> {'pass' if block['pass'] else 'FAIL'}")
     report["pass"] = all(b["pass"] for b in report["sets"].values())
     atomic_write(out_dir / "fidelity.json", json.dumps(report, indent=2) + "\n")

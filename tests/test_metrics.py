@@ -63,6 +63,28 @@ def test_regression_metrics():
     assert report["sd_true"] == pytest.approx(np.std(y))
 
 
+def test_pearson_interval_resamples_records():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=400)
+    y = 0.8 * x + 0.6 * rng.normal(size=400)  # rho 0.8
+    low, high = M.pearson_r_interval(x, y, np.arange(400))
+    assert low < M.pearson_r(x, y) < high
+    # Independent values: close to the Fisher z interval.
+    z, se = math.atanh(M.pearson_r(x, y)), 1 / math.sqrt(400 - 3)
+    assert low == pytest.approx(math.tanh(z - 1.96 * se), abs=0.015)
+    assert high == pytest.approx(math.tanh(z + 1.96 * se), abs=0.015)
+    assert M.pearson_r_interval(x, y, np.arange(400)) == (low, high)  # seeded
+    # 80 records of 5 identical windows: as much information as 80 values, not 400.
+    xs, ys = np.repeat(x[:80], 5), np.repeat(y[:80], 5)
+    grouped = M.pearson_r_interval(xs, ys, np.repeat(np.arange(80), 5))
+    by_window = M.pearson_r_interval(xs, ys, np.arange(400))
+    assert grouped[1] - grouped[0] > 1.8 * (by_window[1] - by_window[0])
+    assert M.pearson_r_interval(x, 2 * x + 1, np.arange(400) // 4) == pytest.approx((1.0, 1.0))
+    assert all(math.isnan(v) for v in M.pearson_r_interval(x, y, np.zeros(400)))
+    with pytest.raises(ValueError, match="groups has 3"):
+        M.pearson_r_interval(x, y, [0, 1, 2])
+
+
 def test_binary_report_and_bad_input():
     report = M.binary_report([0, 1, 1, 0], [0.2, 0.7, 0.6, 0.4], 0.5)
     assert report["auroc"] == 1.0 and report["positives"] == 2 and report["sensitivity"] == 1.0

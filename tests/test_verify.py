@@ -55,6 +55,8 @@ def test_output_report_checks_the_targets():
     noisy = teacher + rng.normal(0, 0.3, teacher.shape)
     bad = output_report(j, spec, teacher, teacher, noisy, labels, np.arange(200), Targets())
     assert bad["pass"] is False and bad["checks"]["pearson"] is False
+    low, high = bad["pearson_teacher_int8_ci95"]
+    assert low < bad["pearson_teacher_int8"] < high
 
 
 @pytest.mark.slow
@@ -73,6 +75,9 @@ def test_verify_writes_json_markdown_and_plots(tmp_path):
     assert "auroc_teacher" not in saved["sets"]["real"]["outputs"]["hyperkalemia"]
     for row in synthetic.values():
         assert row["pearson_float32_int8"] is None or -1 <= row["pearson_float32_int8"] <= 1
+        low, high = row["pearson_teacher_int8_ci95"]
+        r = row["pearson_teacher_int8"]
+        assert (low is None and high is None) if r is None else low <= r <= high
     text = (tmp_path / "docs" / "fidelity.md").read_text()
     assert "| potassium (mmol/L) |" in text and "](img/synthetic-scatter.png)" in text
     for name in ("real-scatter.png", "real-bland-altman.png", "synthetic-scatter.png", "synthetic-roc.png"):
