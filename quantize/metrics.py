@@ -131,7 +131,7 @@ def pearson_r_interval(y_true, y_pred, groups, level: float = 0.95, draws: int =
     ids, index = np.unique(g, return_inverse=True)
     if ids.size < 2:
         return math.nan, math.nan
-    y, p = y - y.mean(), p - p.mean()  # centred: the weighted moments below stay exact
+    y, p = y - y.mean(), p - p.mean()  # centred, so the one-pass weighted moments below keep their precision
     rng = np.random.default_rng(seed)
     rs = []
     for start in range(0, draws, 500):

@@ -83,6 +83,8 @@ def test_pearson_interval_resamples_records():
     assert all(math.isnan(v) for v in M.pearson_r_interval(x, y, np.zeros(400)))
     with pytest.raises(ValueError, match="groups has 3"):
         M.pearson_r_interval(x, y, [0, 1, 2])
+    with pytest.raises(ValueError, match="level"):
+        M.pearson_r_interval(x, y, np.arange(400), level=95)
 
 
 def test_binary_report_and_bad_input():
