@@ -40,6 +40,10 @@ from . import metrics
 __all__ = ["EvalSet", "Targets", "VerifyError", "parse_eval_set", "render_markdown", "verify"]
 
 
+#: Bootstrap draws behind the interval of teacher-vs-int8 r (resampling whole records).
+INTERVAL_DRAWS = 2000
+
+
 class VerifyError(AnyECGError, RuntimeError):
     """Verification could not run; the message names the stage."""
 
@@ -126,7 +130,7 @@ def output_report(j: int, spec: LabelSpec, teacher: np.ndarray, fp32: np.ndarray
         "unit": output.unit,
         "windows": int(t.size),
         "pearson_teacher_int8": _r(metrics.pearson_r(t, q)),
-        "pearson_teacher_int8_ci95": [_r(v) for v in metrics.pearson_r_interval(t, q, record)],
+        "pearson_teacher_int8_ci95": [_r(v) for v in metrics.pearson_r_interval(t, q, record, 0.95, INTERVAL_DRAWS)],
         "mae_teacher_int8": _r(metrics.mae(t, q)),
         "pearson_teacher_float32": _r(metrics.pearson_r(t, f)),
         "pearson_float32_int8": _r(metrics.pearson_r(f, q)),
@@ -284,7 +288,8 @@ def render_markdown(report: dict, image_prefix: str = "") -> str:
         f"Targets: teacher-vs-int8 Pearson r ≥ {t['min_pearson']}, AUROC drop teacher→int8 ≤ {t['max_auroc_drop']}, "
         f"AUROC drop float32→int8 ≤ {t['max_int8_auroc_drop']}. All numbers are per 10 s window unless marked "
         "\"record\" (mean of a record's window probabilities). In brackets after r: its 95 % interval from "
-        "resampling whole records (bootstrap, 2,000 draws), since windows of one recording are not independent.",
+        f"resampling whole records (bootstrap, {INTERVAL_DRAWS:,} draws), since windows of one recording are not "
+        "independent.",
         "",
     ]
     for name, block in report["sets"].items():
