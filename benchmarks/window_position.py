@@ -5,12 +5,17 @@ A strided network sees its input on a grid (Net1D downsamples 256x, so a 10 s wi
 can change; move it by a whole multiple and the same pattern comes back. A teacher whose
 answer moves a lot with the window is hard to distil and gives a wearable a jumpy estimate.
 
-One window is cut from each WFDB record under DATA (the first of lead I, ECG, II, MLII),
-moved by each shift in turn, preprocessed canonically and scored by every teacher
-checkpoint (torch) and every ``.tflite`` model given. For each network and shift it prints
-the Pearson r of every output against the unmoved window (probabilities for binary outputs),
-and for each ``.tflite`` also r against its teacher at that shift (the given teacher whose
-sha256 the model's metadata names, else the first).
+Windows are cut from each WFDB record in DATA (folders or record paths; the first of lead
+I, ECG, II, MLII; one window per record unless ``--per-record``), moved by each shift in
+turn, preprocessed canonically and scored by every teacher checkpoint (torch) and every
+``.tflite`` model given. For each network and shift it prints the Pearson r of every output
+against the unmoved window (probabilities for binary outputs). For each ``.tflite`` it also
+prints r against its teacher at that shift (the given teacher whose sha256 the model's
+metadata names, else the first) and against that teacher's mean over all the shifts: the
+part of the teacher's answer that does not depend on where the window starts. A student
+closer to the mean than to the teacher at its own shift does not follow the teacher's
+wobble; one closer to the teacher at its shift follows it, and what it misses is the
+position-independent part.
 
     python benchmarks/window_position.py ../shared/data --teacher artifacts/teacher/teacher.pth \
         --model anyecg_edge/data/models/demo-electrolytes-int8.tflite --json OUT.json
@@ -44,12 +49,15 @@ def _print_rows(title: str, table: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", nargs="?", default=str(ROOT.parent / "shared" / "data"), help="folder of WFDB records")
+    parser.add_argument("data", nargs="*", default=[str(ROOT.parent / "shared" / "data")],
+                        help="folders of WFDB records, or records (default %(default)s)")
     parser.add_argument("--teacher", action="append", default=[],
                         help="teacher checkpoint (repeatable; default artifacts/teacher/teacher.pth without --model)")
     parser.add_argument("--model", action="append", default=[], help=".tflite model (repeatable)")
     parser.add_argument("--shifts", default=",".join(map(str, SHIFTS)),
                         help="comma-separated shifts in samples at 500 Hz (default %(default)s)")
+    parser.add_argument("--per-record", type=int, default=1, metavar="N",
+                        help="windows per record, evenly spread over it (default %(default)s)")
     parser.add_argument("--json", help="write the table here")
     parser.add_argument("--plot", help="write a PNG of r against shift here")
     parser.add_argument("--threads", type=int, default=1, help="torch and interpreter threads (default 1)")
@@ -60,9 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--shifts must be comma-separated whole numbers, not {args.shifts!r}")
     if shifts[0] < 0:
         parser.error("shifts must be non-negative")
+    if args.per_record < 1:
+        parser.error("--per-record must be at least 1")
     if not args.teacher and not args.model:
         args.teacher = [str(ROOT / "artifacts" / "teacher" / "teacher.pth")]
 
+    import numpy as np
     import torch
 
     from anyecg_edge.errors import AnyECGError
@@ -74,15 +85,18 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     try:
-        segments = load_segments(discover([args.data]), margin=(shifts[-1] + 1) // 2, max_per_record=1)
+        entries = discover(args.data)
+        segments = load_segments(entries, margin=(shifts[-1] + 1) // 2, max_per_record=args.per_record)
     except AnyECGError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if not len(segments.raw):
-        print(f"{args.data}: no readable records", file=sys.stderr)
+    if len(segments.raw) < 3:
+        print(f"{len(segments.raw)} window(s) from {len(entries)} record(s): a correlation needs at least 3; "
+              "give more records or --per-record", file=sys.stderr)
         return 1
     windows = {k: preprocess_windows(segments.raw[:, k : k + WINDOW_SAMPLES]) for k in shifts}
-    print(f"{len(segments.raw)} windows, one per record, from {args.data}; shifts {shifts} samples")
+    print(f"{len(segments.raw)} windows from {len(entries)} record(s) (at most {args.per_record} per record); "
+          f"shifts {shifts} samples")
 
     networks = []  # (path, label spec, score function, teacher sha256 or None, is a teacher)
     try:
@@ -114,10 +128,14 @@ def main(argv: list[str] | None = None) -> int:
             teachers.setdefault(sha, (name, values))
         elif teachers:
             teacher_name, reference = teachers.get(sha) or next(iter(teachers.values()))
-            agree = _correlations(values, reference)
-            entry["teacher"] = teacher_name
-            entry["r_vs_teacher"] = agree
-            _print_rows(f"  r against {teacher_name} at the same shift", agree)
+            mean = np.mean([reference[k] for k in shifts], axis=0)
+            mean = {k: mean for k in shifts}
+            entry.update(teacher=teacher_name, r_vs_teacher=_correlations(values, reference),
+                         r_vs_teacher_mean=_correlations(values, mean),
+                         teacher_r_vs_own_mean=_correlations(reference, mean))
+            _print_rows(f"  r against {teacher_name} at the same shift", entry["r_vs_teacher"])
+            _print_rows(f"  r against {teacher_name}'s mean over the shifts", entry["r_vs_teacher_mean"])
+            _print_rows(f"  {teacher_name} itself against its mean over the shifts", entry["teacher_r_vs_own_mean"])
         results["networks"][name] = entry
 
     if args.json:

@@ -134,8 +134,9 @@ def pearson_r_interval(y_true, y_pred, groups, level: float = 0.95, draws: int =
     y, p = y - y.mean(), p - p.mean()  # centred, so the one-pass weighted moments below keep their precision
     rng = np.random.default_rng(seed)
     rs = []
-    for start in range(0, draws, 500):
-        counts = rng.multinomial(ids.size, np.full(ids.size, 1 / ids.size), size=min(500, draws - start))
+    batch = 500  # draws per matrix product: bounded memory for long evaluation sets
+    for start in range(0, draws, batch):
+        counts = rng.multinomial(ids.size, np.full(ids.size, 1 / ids.size), size=min(batch, draws - start))
         w = counts[:, index].astype(np.float64)
         n = w.sum(axis=1)
         my, mp = w @ y / n, w @ p / n
