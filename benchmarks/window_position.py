@@ -128,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             teachers.setdefault(sha, (name, values))
         elif teachers:
             teacher_name, reference = teachers.get(sha) or next(iter(teachers.values()))
-            mean = np.mean([reference[k] for k in shifts], axis=0)
-            mean = {k: mean for k in shifts}
+            mean = dict.fromkeys(shifts, np.mean([reference[k] for k in shifts], axis=0))  # the same at every shift
             entry.update(teacher=teacher_name, r_vs_teacher=_correlations(values, reference),
                          r_vs_teacher_mean=_correlations(values, mean),
                          teacher_r_vs_own_mean=_correlations(reference, mean))
